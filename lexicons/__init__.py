@@ -1,0 +1,1 @@
+"""Policy data: lexicons and seed lists, plain text, one entry per line."""

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# tuwen's one entry point for users.
+#   ./run_pipeline.sh                      set up .venv (first time), then clean the bundled sample corpus
+#   ./run_pipeline.sh --input 'crawl/*.jsonl' --output out/ [options]   the same as `tuwen run ...`
+#   ./run_pipeline.sh --setup-only         only create/refresh .venv
+# Set-up: a virtual environment in .venv with the pinned versions of requirements.txt, installed with pip, and the
+# project itself installed editable. It is redone only when requirements.txt or setup.py change.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+venv="$here/.venv"
+py="${PYTHON:-python3}"
+
+quiet_pip() {  # pip prints one warning per package for the machine's local indexes; keep real errors.
+  "$venv/bin/python" -m pip "$@" 2> >(grep -v -e 'is ignored: it is neither' -e '^$' >&2)
+}
+
+ensure_venv() {
+  local stamp="$venv/.tuwen-setup" want
+  want="$(cat "$here/requirements.txt" "$here/setup.py" | sha256sum | cut -c1-16)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/tuwen" ]; then
+    return 0
+  fi
+  echo "tuwen: setting up $venv (pinned dependencies; the first time takes a few minutes)..." >&2
+  [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
+  quiet_pip install -q --disable-pip-version-check -r "$here/requirements.txt"
+  # cn_clip ships the Chinese BERT vocab and Chinese-CLIP configs; its lmdb pin does not build on 3.11: no deps.
+  quiet_pip install -q --disable-pip-version-check --no-deps "cn_clip==1.6.0"
+  quiet_pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$here"
+  echo "$want" > "$stamp"
+}
+
+ensure_venv
+export PYTHONUNBUFFERED=1
+
+if [ "${1:-}" = "--setup-only" ]; then
+  exit 0
+fi
+
+if [ $# -eq 0 ]; then
+  sample="$here/sample"
+  out="$here/out/sample"
+  "$venv/bin/tuwen" sample --output "$sample" >&2
+  exec "$venv/bin/tuwen" run \
+    --input "$sample/*.jsonl" --input "$sample/*.parquet" --input "$sample/*.tar" \
+    --output "$out" --overwrite
+fi
+
+exec "$venv/bin/tuwen" run "$@"

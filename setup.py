@@ -1,0 +1,39 @@
+"""Install tuwen under one import root.
+
+The repository keeps its top-level folders (pipeline/, transforms/, trainer/, lexicons/) but they install as
+``tuwen.pipeline``, ``tuwen.transforms``, ... so that bare names like ``pipeline`` never collide on shared cluster
+workers. Workers on Dataflow/Flink install the project with ``--setup_file ./setup.py``.
+"""
+from setuptools import setup
+
+PACKAGES = {
+    "tuwen": "tuwen",
+    "tuwen.pipeline": "pipeline",
+    "tuwen.transforms": "transforms",
+    "tuwen.trainer": "trainer",
+    "tuwen.lexicons": "lexicons",
+}
+
+setup(
+    name="tuwen",
+    version="0.1.0",
+    description="Beam pipeline that turns crawled Chinese image-text pairs into a clean WebDataset corpus, "
+    "and a bundled dual-encoder trainer",
+    python_requires=">=3.10",
+    packages=list(PACKAGES),
+    package_dir=PACKAGES,
+    package_data={"tuwen.lexicons": ["*.txt", "*.tsv"], "tuwen.trainer": ["configs/*.json"]},
+    include_package_data=True,
+    # Workers need these; the launcher's environment pins exact versions in requirements.txt.
+    install_requires=[
+        "apache-beam>=2.77,<3",
+        "pillow<13",
+        "jieba",
+        "pyahocorasick",
+        "pyarrow<26",
+        "webdataset==0.2.86",
+        "opencc-python-reimplemented",
+    ],
+    extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"]},
+    entry_points={"console_scripts": ["tuwen=tuwen.cli:main"]},
+)

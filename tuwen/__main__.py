@@ -1,0 +1,5 @@
+import sys
+
+from tuwen.cli import main
+
+sys.exit(main())

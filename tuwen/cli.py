@@ -1,0 +1,40 @@
+"""The ``tuwen`` command: one entry point, one sub-command per job.
+
+Sub-commands import only what they need, so ``tuwen text`` or ``tuwen run`` never pay for torch.
+"""
+import importlib
+import sys
+
+# name -> (module, function, one-line help). Each function takes argv (list of str) and returns an exit code.
+COMMANDS = {
+    "run": ("tuwen.pipeline.run", "main", "run the Beam pipeline: crawled pairs in, WebDataset shards out"),
+    "sample": ("tuwen.pipeline.sample", "main", "write the bundled sample corpus to a folder"),
+    "text": ("tuwen.pipeline.text_cli", "main", "clean JSONL captions on stdin with the pipeline's text filters"),
+    "lexicon": ("tuwen.pipeline.text_cli", "lexicon_main", "lexicon tools (lint a sensitive-word list)"),
+    "train": ("tuwen.trainer.cli", "train_main", "pre-train a dual encoder on the shards"),
+    "eval": ("tuwen.trainer.cli", "eval_main", "retrieval (and zero-shot) evaluation of a checkpoint"),
+    "finetune": ("tuwen.trainer.cli", "finetune_main", "train a classification head on the image tower"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: tuwen COMMAND [options]   (tuwen COMMAND --help for a command's options)", "", "commands:"]
+    lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"tuwen: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, func, _ = COMMANDS[name]
+    return int(getattr(importlib.import_module(module), func)(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
