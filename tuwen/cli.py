@@ -3,7 +3,15 @@
 Sub-commands import only what they need, so ``tuwen text`` or ``tuwen run`` never pay for torch.
 """
 import importlib
+import logging
 import sys
+
+
+class _DropBeamImportNoise(logging.Filter):
+    """apache_beam warns about optional GCP client libraries on every import; tuwen does not use them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
 
 # name -> (module, function, one-line help). Each function takes argv (list of str) and returns an exit code.
 COMMANDS = {
@@ -32,6 +40,10 @@ def main(argv=None) -> int:
     if name not in COMMANDS:
         print(f"tuwen: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
         return 2
+    if not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.addFilter(_DropBeamImportNoise())
+        logging.getLogger().addHandler(handler)
     module, func, _ = COMMANDS[name]
     return int(getattr(importlib.import_module(module), func)(rest) or 0)
 

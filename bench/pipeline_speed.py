@@ -1,0 +1,199 @@
+"""Pipeline speed: `tuwen run` against img2dataset and a bare Pillow loop, on the same photos, one core each.
+
+All three get the same N real-size JPEGs (bench/photos.py) and do the same CPU work: read the file, decode,
+check size and aspect ratio, re-encode as JPEG quality 90, write WebDataset shards (the Pillow loop only decodes
+and encodes: it is the floor the others pay on top of).
+- tuwen:       .venv/bin/tuwen run --input 'SET/*.jsonl' --output OUT --overwrite --min-side 256
+               --direct_num_workers 1 --shard-size S
+- img2dataset: its own venv; file:// URLs, resize_mode=no (img2dataset's Resizer still decodes and re-encodes every
+               image when skip_reencode is off, the default: `encode_needed = ... if self.skip_reencode else True`),
+               encode_format=jpg, encode_quality=90, processes_count=1, thread_count=1, output_format=webdataset,
+               min_image_size=256, max_aspect_ratio=2 (the same checks tuwen makes), other options at their defaults.
+- pillow:      a loop in a fresh Python: open, decode (Image.open + convert RGB), JPEG q90 encode to memory.
+Each command runs under `taskset -c CPU` (the whole process tree on one core).
+
+Start-up is reported apart: each command is also run on a tiny prefix of the same photos (--tiny, default 20
+pairs), and `after start-up` = (N - tiny) / (T(N) - T(tiny)): imports, runner set-up, process spawns and the final
+shard/report writing are paid in both and cancel out. Each (tiny, full) pair is repeated --repeat times,
+interleaved across tools, and the fastest repeat counts (the machine is shared: the slowest repeats measure the
+neighbours). CPU seconds of each process tree are printed beside wall time so contention is visible.
+
+    .venv/bin/python bench/pipeline_speed.py                # N=5000, 2 repeats
+    .venv/bin/python bench/pipeline_speed.py --n 500 --repeat 1
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import photos  # noqa: E402
+from pipeline_benchkit import (  # noqa: E402
+    I2D_ENV, TUWEN, VENV_PYTHON, WORK, count_tar_samples, ensure_img2dataset, img2dataset_successes, pinned,
+    read_tar_member, run_timed, shell_line, tuwen_version_check)
+
+TOOLS = ("tuwen", "img2dataset", "pillow")
+
+
+def pillow_loop(manifest: Path, quality: int) -> int:
+    """The reference: decode + JPEG encode of every image in a tuwen manifest, in memory. Prints the count."""
+    from PIL import Image
+
+    n = 0
+    started = time.perf_counter()
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        with open(row["image"], "rb") as f:
+            data = f.read()
+        im = Image.open(io.BytesIO(data))
+        im = im.convert("RGB")
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=quality)
+        n += 1
+    print(json.dumps({"encoded": n, "loop_s": time.perf_counter() - started}))
+    return 0
+
+
+def tool_command(tool: str, set_dir: Path, out: Path, args) -> tuple[list[str], dict]:
+    """The command line (before taskset) and extra environment of one tool on one set of photos."""
+    if tool == "tuwen":
+        cmd = [str(TUWEN), "run", "--input", str(set_dir / "*.jsonl"), "--output", str(out), "--overwrite",
+               "--min-side", "256", "--direct_num_workers", "1", "--shard-size", str(args.shard_size),
+               *shlex.split(args.tuwen_args)]
+        return cmd, {}
+    if tool == "img2dataset":
+        exe = ensure_img2dataset()
+        cmd = [str(exe), "--url_list", str(set_dir / "img2dataset" / "urls.jsonl"), "--input_format", "jsonl",
+               "--url_col", "url", "--caption_col", "caption", "--save_additional_columns", '["id"]',
+               "--output_folder", str(out), "--output_format", "webdataset", "--resize_mode", "no",
+               "--encode_format", "jpg", "--encode_quality", "90", "--processes_count", "1", "--thread_count", "1",
+               "--number_sample_per_shard", str(args.shard_size), "--min_image_size", "256",
+               "--max_aspect_ratio", "2", "--incremental_mode", "overwrite", "--enable_wandb", "False"]
+        return cmd, dict(I2D_ENV)
+    if tool == "pillow":
+        return [str(VENV_PYTHON), str(Path(__file__).resolve()), "--pillow-loop", str(set_dir / "pairs.jsonl")], {}
+    raise ValueError(tool)
+
+
+def outputs_of(tool: str, out: Path, result) -> tuple[int, str | None]:
+    """How many pairs the run produced, and one output image member (to show it was re-encoded)."""
+    if tool == "pillow":
+        last = [l for l in result.output_tail.splitlines() if l.startswith("{")]
+        return (json.loads(last[-1])["encoded"] if last else 0), None
+    tars = sorted((out / "shards").glob("*.tar")) if tool == "tuwen" else sorted(out.glob("*.tar"))
+    n, first = count_tar_samples(tars)
+    if tool == "tuwen" and (out / "stats.json").exists():
+        stats = json.loads((out / "stats.json").read_text())
+        if stats.get("kept") != n:
+            print(f"  warning: tuwen stats.json kept={stats.get('kept')} but the shards hold {n} images")
+    if tool == "img2dataset" and img2dataset_successes(out) != n:
+        print(f"  warning: img2dataset stats say {img2dataset_successes(out)} successes, the shards hold {n}")
+    return n, first
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--pillow-loop"]:
+        return pillow_loop(Path(argv[1]), 90)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5000, help="pairs in the full run (default 5000)")
+    parser.add_argument("--tiny", type=int, default=20, help="pairs in the start-up run (default 20)")
+    parser.add_argument("--repeat", type=int, default=2, help="repeats of each (tiny, full) pair; best counts")
+    parser.add_argument("--cpu", type=int, default=0, help="the core every command is bound to (default 0)")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
+    parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard, both tools (default 1000)")
+    parser.add_argument("--tuwen-args", default="", help="extra arguments for tuwen run, e.g. '--runner FnApiRunner'")
+    parser.add_argument("--photos", type=Path, default=photos.DEFAULT_OUT, help="photo pool (bench/photos.py --out)")
+    args = parser.parse_args(argv)
+    tools = [t for t in args.tools.split(",") if t]
+    if unknown := set(tools) - set(TOOLS):
+        parser.error(f"unknown tools {sorted(unknown)}")
+    if "tuwen" in tools and (why := tuwen_version_check()):
+        print(f"pipeline_speed: tuwen run is not usable yet ({why}); benchmarking the others only")
+        tools.remove("tuwen")
+
+    full_set = photos.ensure_photos(args.n, args.photos, quiet=True)
+    tiny_set = photos.ensure_photos(args.tiny, args.photos, quiet=True)
+    print(f"photos: {photos.set_summary(full_set)}")
+    work = WORK / "speed"
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict[str, list]] = {t: {"tiny": [], "full": []} for t in tools}
+    first_output: dict[str, str | None] = {}
+    commands: dict[str, str] = {}
+    load_before = os.getloadavg()
+    for rep in range(args.repeat):
+        for tool in tools:
+            for size, set_dir, n in (("tiny", tiny_set, args.tiny), ("full", full_set, args.n)):
+                out = work / f"{tool}-{size}"
+                shutil.rmtree(out, ignore_errors=True)
+                cmd, env = tool_command(tool, set_dir, out, args)
+                cmd = pinned(cmd, args.cpu)
+                if size == "full":
+                    commands[tool] = shell_line(cmd, env)
+                res = run_timed(cmd, env, log_path=work / f"{tool}-{size}.log")
+                if res.returncode != 0:
+                    print(f"{tool} ({size}) failed with exit {res.returncode}; last output:\n{res.output_tail}")
+                    return 1
+                made, first = outputs_of(tool, out, res)
+                if made < n * 0.99:
+                    print(f"  warning: {tool} ({size}) produced {made} of {n} pairs")
+                if size == "full":
+                    first_output[tool] = first
+                results[tool][size].append((res.wall_s, res.cpu_s, made))
+                print(f"  run {rep + 1}/{args.repeat} {tool:<11} {size:<4} n={n:<5} {res.wall_s:7.2f} s wall "
+                      f"{res.cpu_s:7.2f} s cpu  -> {made} pairs", flush=True)
+    load_after = os.getloadavg()
+
+    print()
+    print(f"{'tool':<12} {'pairs':>6} {'whole s':>8} {'pairs/s':>8} {'start-up s':>10} {'after start-up':>15} "
+          f"{'cpu s':>7} {'pairs/cpu-s':>11}")
+    rates = {}
+    for tool in tools:
+        full = min(results[tool]["full"], key=lambda r: r[0])
+        tiny = min(results[tool]["tiny"], key=lambda r: r[0])
+        whole = args.n / full[0]
+        steady = (args.n - args.tiny) / max(full[0] - tiny[0], 1e-9)
+        rates[tool] = (whole, steady)
+        print(f"{tool:<12} {full[2]:>6} {full[0]:>8.2f} {whole:>8.1f} {tiny[0]:>10.2f} {steady:>12.1f}/s "
+              f"{full[1]:>7.2f} {args.n / max(full[1], 1e-9):>11.1f}")
+    print()
+    if "tuwen" in rates and "img2dataset" in rates:
+        whole_ratio = rates["tuwen"][0] / rates["img2dataset"][0]
+        steady_ratio = rates["tuwen"][1] / rates["img2dataset"][1]
+        verdict = "meets" if whole_ratio >= 1.0 else "MISSES"
+        print(f"tuwen / img2dataset: {whole_ratio:.2f}x whole command ({verdict} the >= 1.0 goal), "
+              f"{steady_ratio:.2f}x after start-up")
+    if "pillow" in rates:
+        for tool in ("tuwen", "img2dataset"):
+            if tool in rates:
+                print(f"{tool} / bare Pillow loop: {rates[tool][0] / rates['pillow'][0]:.2f}x whole command, "
+                      f"{rates[tool][1] / rates['pillow'][1]:.2f}x after start-up")
+    if any(first_output.values()):
+        rows = [json.loads(l) for l in (full_set / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+        source_digests = {hashlib.sha256(Path(r["image"]).read_bytes()).hexdigest() for r in rows}
+        for tool, member in first_output.items():
+            if member:
+                data = read_tar_member(member)
+                copied = hashlib.sha256(data).hexdigest() in source_digests
+                print(f"{tool}: first output JPEG ({len(data)} bytes) "
+                      f"{'is a byte copy of a source file: NOT re-encoded' if copied else 'matches no source file: re-encoded'}")
+    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (2 shared cores: > 1 means "
+          f"neighbours competed; compare the cpu-s column)")
+    print()
+    print("commands timed (full run; the tiny run is the same on the set of", args.tiny, "pairs):")
+    for tool, line in commands.items():
+        print(f"  {tool}: {line}")
+    print("made by:", shell_line([sys.executable, str(Path(__file__).resolve()), *argv]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""``tuwen run``: parse options, check inputs and output, build the DAG, run it, print the summary.
+
+The DAG, stage by stage (each a labelled composite transform, visible in the runner's UI and in the report):
+
+    ReadPairs → CheckAndStage → ResolveDuplicates → AssignShards → WriteShards ┐
+                                                  └→ WriteRejects ─────────────┴→ Finalize (_SUCCESS last)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
+                                                  _BeamArgumentParser)
+
+from tuwen.pipeline import stages
+from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
+from tuwen.transforms.image import ImageConfig
+from tuwen.transforms.sources import InputError, _absolute, expand_inputs
+
+log = logging.getLogger("tuwen")
+
+
+class UsageError(Exception):
+    """A problem the user fixes on the command line; exit status 2."""
+
+
+def _unknown_args(argv: Sequence[str]) -> list[str]:
+    parser = _BeamArgumentParser(allow_abbrev=False)
+    seen = {}
+    for cls in PipelineOptions.__subclasses__():
+        seen.setdefault(str(cls), cls)
+    for cls in seen.values():
+        cls._add_argparse_args(parser)
+    _, unknown = parser.parse_known_args(list(argv))
+    return [a for a in unknown if a.startswith("--")]
+
+
+def _output_path(output: str) -> str:
+    out = _absolute(output)
+    return out.rstrip("/") if len(out) > 1 else out
+
+
+def prepare_output(output: str, overwrite: bool) -> None:
+    existing = [m.path for m in FileSystems.match([FileSystems.join(output, "*")])[0].metadata_list] \
+        if FileSystems.exists(output) else []
+    if existing and not overwrite:
+        raise UsageError(f"--output {output} is not empty; pass --overwrite to replace its contents")
+    # Nobody must take a half-rewritten folder for a finished run: the old _SUCCESS goes first.
+    success = FileSystems.join(output, "_SUCCESS")
+    if FileSystems.exists(success):
+        FileSystems.delete([success])
+
+
+def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
+    """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict."""
+    staging = FileSystems.join(output, "_staging")
+    image_config = ImageConfig(min_side=opts.min_side, max_aspect_ratio=opts.max_aspect_ratio,
+                               jpeg_quality=opts.jpeg_quality, max_side=opts.max_side, max_pixels=opts.max_pixels,
+                               max_image_bytes=opts.max_image_bytes)
+    keep = opts.keep_column_list()
+    pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep)
+    read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
+    outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, opts.max_text_chars, staging,
+                                                               opts.progress_seconds)
+    kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
+    shard_results = (kept
+                     | "AssignShards" >> stages.AssignShards(opts.shard_size)
+                     | "WriteShards" >> stages.WriteShards(output, keep))
+    reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
+    return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging)
+
+
+def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
+    """Run the pipeline and return the stats dict (what stats.json holds). Raises UsageError for user mistakes."""
+    argv = list(argv or [])
+    unknown = _unknown_args(argv)
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]} (see tuwen run --help)")
+    options = PipelineOptions(argv)
+    opts = options.view_as(TuwenOptions)
+    if not opts.input:
+        raise UsageError("--input is required (a glob of JSONL, Parquet or tar manifests)")
+    if not opts.output:
+        raise UsageError("--output is required")
+    for name in ("min_side", "shard_size", "max_text_chars", "max_pixels", "max_image_bytes"):
+        if getattr(opts, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    if opts.max_aspect_ratio < 1 or not 1 <= opts.jpeg_quality <= 100 or opts.max_side < 0:
+        raise UsageError("--max-aspect-ratio must be >= 1, --jpeg-quality in 1..100, --max-side >= 0")
+    standard = options.view_as(StandardOptions)
+    if not standard.runner:
+        standard.runner = DEFAULT_RUNNER
+    options.view_as(SetupOptions).save_main_session = False
+    try:
+        files = expand_inputs(opts.input)
+    except InputError as e:
+        raise UsageError(str(e)) from None
+    output = _output_path(opts.output)
+    prepare_output(output, opts.overwrite)
+    log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
+    p = test_pipeline or beam.Pipeline(options=options)
+    build(p, opts, files, output)
+    result = p.run()
+    result.wait_until_finish()
+    with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:
+        return json.loads(fh.read().decode())
+
+
+def _setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        help_parser().print_help()
+        return 0
+    _setup_logging()
+    try:
+        run(argv)
+    except UsageError as e:
+        print(f"tuwen run: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tuwen run: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # the run failed: keep the traceback for whoever debugs, one line for the user
+        detail = traceback.format_exc()
+        log_path = "/tmp/tuwen-last-error.log"
+        try:
+            with open(log_path, "w") as fh:
+                fh.write(detail)
+        except OSError:
+            log_path = "(not written)"
+        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        print(f"tuwen run: failed: {type(e).__name__}: {last} (traceback in {log_path})", file=sys.stderr)
+        return 1
+    output = _output_path(opts_output(argv))
+    with FileSystems.open(FileSystems.join(output, "report.txt")) as fh:
+        print(fh.read().decode(), end="")
+    return 0
+
+
+def opts_output(argv: Sequence[str]) -> str:
+    return PipelineOptions(list(argv)).view_as(TuwenOptions).output
+
+
+if __name__ == "__main__":
+    sys.exit(main())

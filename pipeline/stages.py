@@ -1,0 +1,465 @@
+"""The pipeline's stages as composite PTransforms, and the DoFns behind them.
+
+Shape (see ../shared/DESIGN.md for the measurements behind it): image bytes never cross a shuffle. One fused stage
+per pair reads, checks, cleans and re-encodes, writes the surviving JPEG to a staging file and emits a small record;
+everything after that (duplicate ids, ranks, shard numbers) is decided on small records; the shard writer reads the
+bytes back from staging in key order.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from typing import Optional, Sequence
+
+import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from tuwen.transforms import shards as fmt
+from tuwen.transforms.image import ImageConfig, process_image
+from tuwen.transforms.reasons import REASONS, stage_of
+from tuwen.transforms.sources import InputFile, read_bytes, read_pairs
+from tuwen.transforms.text import TextCleaner
+
+log = logging.getLogger("tuwen")
+
+KEPT, REJECTED = "kept", "rejected"
+
+
+def _join(*parts: str) -> str:
+    return FileSystems.join(*parts)
+
+
+def _open_read(path: str):
+    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _create(path: str):
+    return FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+
+
+def _write_atomically(final_path: str, write) -> None:
+    """Write through ``write(fileobj)`` to a temporary name beside ``final_path``, then rename over it."""
+    tmp = f"{final_path}.tmp-{uuid.uuid4().hex[:12]}"
+    with _create(tmp) as fh:
+        write(fh)
+    FileSystems.rename([tmp], [final_path])
+
+
+class _Counters:
+    """Beam Metrics counters, made once per name, for cluster dashboards."""
+
+    def __init__(self, namespace: str = "tuwen"):
+        self.namespace = namespace
+        self._counters = {}
+
+    def inc(self, name: str, n: int = 1) -> None:
+        c = self._counters.get(name)
+        if c is None:
+            c = self._counters[name] = Metrics.counter(self.namespace, name)
+        c.inc(n)
+
+
+def reject(pair: dict, reason: str, detail: str = "") -> dict:
+    return {"outcome": REJECTED, "id": pair["id"], "key": fmt.sample_key(pair["id"]), "source": pair["source"],
+            "row": pair["row"], "stage": stage_of(reason), "reason": reason, "detail": detail[:500]}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. Read
+# ---------------------------------------------------------------------------------------------------------------
+
+class ReadPairs(beam.PTransform):
+    """Input files → one dict per pair (inline bytes for Parquet/tar rows, an ``image_ref`` for path rows)."""
+
+    def __init__(self, files: Sequence[InputFile], keep_columns: Sequence[str] = ()):
+        super().__init__()
+        self.files = list(files)
+        self.keep_columns = tuple(keep_columns)
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ListInputFiles" >> beam.Create(self.files)
+                | "SpreadInputFiles" >> beam.Reshuffle()
+                | "ReadRows" >> beam.FlatMap(read_pairs, self.keep_columns))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Check, clean, re-encode, stage (one fused stage: the bytes never leave it)
+# ---------------------------------------------------------------------------------------------------------------
+
+class _StagingFile:
+    """Appends kept JPEGs to one staging file per bundle; the shard writer reads them back by offset."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+        self.path: Optional[str] = None
+        self.fh = None
+        self.offset = 0
+
+    def append(self, data: bytes) -> tuple[str, int, int]:
+        if self.fh is None:
+            self.path = _join(self.folder, f"{uuid.uuid4().hex}.bin")
+            self.fh = _create(self.path)
+            self.offset = 0
+        location = (self.path, self.offset, len(data))
+        self.fh.write(data)
+        self.offset += len(data)
+        return location
+
+    def close(self) -> None:
+        if self.fh is not None:
+            self.fh.close()
+        self.fh, self.path = None, None
+
+
+class _CheckAndStage(beam.DoFn):
+    def __init__(self, image_config: ImageConfig, max_text_chars: int, staging_dir: str, progress_seconds: float):
+        self.image_config = image_config
+        self.max_text_chars = max_text_chars
+        self.staging_dir = staging_dir
+        self.progress_seconds = progress_seconds
+
+    def setup(self):
+        self.cleaner = TextCleaner(max_chars=self.max_text_chars)
+        self.counters = _Counters()
+        self.seen = self.passed = 0
+        self.started = self.last_report = time.monotonic()
+
+    def start_bundle(self):
+        self.staging = _StagingFile(self.staging_dir)
+
+    def finish_bundle(self):
+        self.staging.close()
+
+    def teardown(self):
+        if self.progress_seconds and self.seen:
+            self._report(final=True)
+
+    def _report(self, final: bool = False) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        log.info("tuwen: %s%d pairs checked, %d passed the filters (%.0f pairs/s)",
+                 "worker done: " if final else "", self.seen, self.passed, self.seen / elapsed)
+
+    def _reject(self, pair: dict, reason: str, detail: str = "") -> dict:
+        self.counters.inc(f"rejected_{reason}")
+        return reject(pair, reason, detail)
+
+    def process(self, pair: dict):
+        self.seen += 1
+        self.counters.inc("pairs_read")
+        if self.progress_seconds and time.monotonic() - self.last_report >= self.progress_seconds:
+            self.last_report = time.monotonic()
+            self._report()
+        out = self._check(pair)
+        if out["outcome"] == KEPT:
+            self.passed += 1
+            self.counters.inc("pairs_passed")
+        yield out
+
+    def _check(self, pair: dict) -> dict:
+        if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
+            return self._reject(pair, pair["reason"], pair.get("detail", ""))
+        # Cheap text checks first: no image is read for a pair whose text fails.
+        text = self.cleaner.clean(pair["text"])
+        if text.dropped:
+            return self._reject(pair, text.dropped[1], text.detail)
+        data = pair.get("image_bytes")
+        if data is None:
+            limit = self.image_config.max_image_bytes
+            try:
+                data = read_bytes(pair["image_ref"], limit)
+            except FileNotFoundError as e:
+                return self._reject(pair, "image_missing", f"{pair['image_ref']}: {e.strerror or e}")
+            except Exception as e:  # BeamIOError, permissions, a folder: one reason, the message as detail
+                missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
+                return self._reject(pair, "image_missing" if missing else "image_read_error",
+                                    f"{pair['image_ref']}: {type(e).__name__}: {e}")
+            if len(data) > limit:
+                return self._reject(pair, "image_file_too_large", f"more than {limit} bytes")
+        image = process_image(data, self.image_config)
+        if not image.ok:
+            return self._reject(pair, image.reason, image.detail)
+        gen_text = pair.get("gen_text")
+        if isinstance(gen_text, str) and gen_text.strip():
+            gen = self.cleaner.clean(gen_text)
+            if gen.dropped:
+                self.counters.inc(f"gen_text_dropped_{gen.dropped[1]}")
+                gen_text = None
+            else:
+                gen_text = gen.text
+        else:
+            gen_text = None
+        return {
+            "outcome": KEPT, "id": pair["id"], "key": fmt.sample_key(pair["id"]), "source": pair["source"],
+            "row": pair["row"], "text": text.text, "gen_text": gen_text, "extra": pair.get("extra") or {},
+            "width": image.width, "height": image.height, "orig_width": image.orig_width,
+            "orig_height": image.orig_height, "sha256": image.sha256,
+            "staged": self.staging.append(image.jpeg),
+        }
+
+
+class CheckAndStage(beam.PTransform):
+    """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
+
+    Pairs that only reference their image are spread across workers first (they are small); pairs that carry
+    their bytes are checked where they were read, so the bytes never cross a shuffle.
+    """
+
+    def __init__(self, image_config: ImageConfig, max_text_chars: int, staging_dir: str,
+                 progress_seconds: float = 15.0):
+        super().__init__()
+        self.fn_args = (image_config, max_text_chars, staging_dir, progress_seconds)
+
+    def expand(self, pairs):
+        by_ref, inline = pairs | "SplitByImageSource" >> beam.Partition(
+            lambda pair, n: 1 if "image_bytes" in pair else 0, 2)
+        from_refs = (by_ref
+                     | "SpreadReferencedPairs" >> beam.Reshuffle()
+                     | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args)))
+        from_inline = inline | "CheckInlinePairs" >> beam.ParDo(_CheckAndStage(*self.fn_args))
+        return (from_refs, from_inline) | "AllOutcomes" >> beam.Flatten()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Decide on small records: one pair per id (and per key), then ranks and shard numbers
+# ---------------------------------------------------------------------------------------------------------------
+
+def _resolve_key_group(item):
+    """All outcomes sharing a sample key: the smallest (source, row) of each id keeps its fate; later rows with
+    the same id are ``duplicate_id``; a different id with the same key (a sha256-prefix collision) is
+    ``key_collision``."""
+    key, outcomes = item
+    outcomes = sorted(outcomes, key=lambda o: (o["source"], o["row"], o["id"]))
+    if len(outcomes) == 1:
+        yield beam.pvalue.TaggedOutput(outcomes[0]["outcome"], outcomes[0])
+        return
+    first_of_id: dict[str, dict] = {}
+    winner_id = min(o["id"] for o in outcomes)
+    for o in outcomes:
+        if o["id"] in first_of_id:
+            first = first_of_id[o["id"]]
+            yield beam.pvalue.TaggedOutput(REJECTED, {**reject(o, "duplicate_id",
+                                                               f"same id as {first['source']} row {first['row']}")})
+        elif o["id"] != winner_id:
+            first_of_id[o["id"]] = o
+            yield beam.pvalue.TaggedOutput(REJECTED, reject(o, "key_collision", f"key {key} is also id {winner_id!r}"))
+        else:
+            first_of_id[o["id"]] = o
+            yield beam.pvalue.TaggedOutput(o["outcome"], o)
+
+
+class ResolveDuplicates(beam.PTransform):
+    """Outcomes → (kept, rejected), with at most one pair per id and per sample key."""
+
+    def expand(self, outcomes):
+        results = (outcomes
+                   | "KeyBySampleKey" >> beam.Map(lambda o: (o["key"], o))
+                   | "GroupBySampleKey" >> beam.GroupByKey()
+                   | "KeepFirstOfEachId" >> beam.FlatMap(_resolve_key_group).with_outputs(KEPT, REJECTED))
+        return results[KEPT], results[REJECTED]
+
+
+def _rank_bucket(item, counts: dict, shard_size: int):
+    bucket, samples = item
+    start = fmt.rank_buckets(counts)[bucket]
+    for i, sample in enumerate(sorted(samples, key=lambda s: s["key"])):
+        yield (start + i) // shard_size, sample
+
+
+class AssignShards(beam.PTransform):
+    """Kept samples → (shard number, sample): shard n holds the samples ranked n·N to (n+1)·N−1 by key.
+
+    Ranks without a global sort: samples are bucketed by key prefix, bucket sizes give each bucket's first rank
+    (prefix sums over a small side input), and each bucket is sorted on its own.
+    """
+
+    def __init__(self, shard_size: int):
+        super().__init__()
+        self.shard_size = shard_size
+
+    def expand(self, kept):
+        keyed = kept | "KeyByBucket" >> beam.Map(lambda s: (fmt.bucket_of(s["key"]), s))
+        counts = (keyed
+                  | "BucketOnly" >> beam.Map(lambda kv: (kv[0], 1))
+                  | "CountPerBucket" >> beam.CombinePerKey(sum))
+        return (keyed
+                | "GroupByBucket" >> beam.GroupByKey()
+                | "RankInBucket" >> beam.FlatMap(_rank_bucket, counts=beam.pvalue.AsDict(counts),
+                                                 shard_size=self.shard_size))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. Write: shards with their index, the reject log, then the run's summary and _SUCCESS
+# ---------------------------------------------------------------------------------------------------------------
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, output: str, keep_columns: Sequence[str]):
+        self.output = output
+        self.keep_columns = tuple(keep_columns)
+
+    def setup(self):
+        self.counters = _Counters()
+
+    def process(self, item):
+        number, samples = item
+        samples = sorted(samples, key=lambda s: s["key"])
+        name = fmt.shard_name(number)
+        handles: dict = {}
+
+        def members():
+            for s in samples:
+                yield from fmt.sample_members(s, fmt.read_staged(handles, s["staged"], _open_read))
+
+        try:
+            _write_atomically(_join(self.output, "shards", name), lambda fh: fmt.write_tar(fh, members()))
+        finally:
+            for fh in handles.values():
+                fh.close()
+        rows = [fmt.index_row(s, name, self.keep_columns) for s in samples]
+        table = fmt.index_table(rows, self.keep_columns)
+        data = fmt.parquet_bytes(table)
+        _write_atomically(_join(self.output, "index", fmt.INDEX_NAME.format(number)), lambda fh: fh.write(data))
+        self.counters.inc("samples_written", len(samples))
+        self.counters.inc("shards_written")
+        yield {"shard": name, "index": fmt.INDEX_NAME.format(number), "count": len(samples)}
+
+
+class WriteShards(beam.PTransform):
+    def __init__(self, output: str, keep_columns: Sequence[str] = ()):
+        super().__init__()
+        self.output = output
+        self.keep_columns = tuple(keep_columns)
+
+    def expand(self, numbered):
+        return (numbered
+                | "GroupByShard" >> beam.GroupByKey()
+                | "WriteShardAndIndex" >> beam.ParDo(_WriteShard(self.output, self.keep_columns)))
+
+
+def _write_reject_part(item, output: str):
+    part, rows = item
+    rows = sorted(rows, key=lambda r: (r["source"], r["row"], r["id"]))
+    name = f"part-{part}.parquet"
+    data = fmt.parquet_bytes(fmt.reject_table(rows))
+    _write_atomically(_join(output, "rejects", name), lambda fh: fh.write(data))
+    yield {"file": name, "count": len(rows),
+           "by_reason": dict(Counter(r["reason"] for r in rows)),
+           "by_stage": dict(Counter(r["stage"] for r in rows))}
+
+
+class WriteRejects(beam.PTransform):
+    """The reject log: ``rejects/part-X.parquet`` (X = first hex digit of the key), rows sorted by source, row."""
+
+    def __init__(self, output: str):
+        super().__init__()
+        self.output = output
+
+    def expand(self, rejected):
+        return (rejected
+                | "KeyByPart" >> beam.Map(lambda r: (r["key"][0], r))
+                | "GroupByPart" >> beam.GroupByKey()
+                | "WriteRejectPart" >> beam.FlatMap(_write_reject_part, output=self.output))
+
+
+def summarize(read: int, shard_results: list, reject_results: list) -> dict:
+    by_reason, by_stage = Counter(), Counter()
+    for r in reject_results:
+        by_reason.update(r["by_reason"])
+        by_stage.update(r["by_stage"])
+    kept = sum(s["count"] for s in shard_results)
+    rejected = sum(r["count"] for r in reject_results)
+    return {
+        "read": read,
+        "kept": kept,
+        "rejected": rejected,
+        "rejected_by_reason": dict(sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "rejected_by_stage": dict(sorted(by_stage.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "shards": len(shard_results),
+    }
+
+
+def report_text(stats: dict, output: str) -> str:
+    lines = [f"tuwen run: {stats['read']} pairs read, {stats['kept']} kept in {stats['shards']} shards, "
+             f"{stats['rejected']} rejected."]
+    if stats["rejected_by_reason"]:
+        lines.append("rejected by reason:")
+        width = max(len(r) for r in stats["rejected_by_reason"])
+        for reason, n in stats["rejected_by_reason"].items():
+            meaning = REASONS.get(reason, ("", ""))[1]
+            lines.append(f"  {reason:<{width}} {n:>8}  {meaning}")
+    lines += [
+        f"shards:     {_join(output, 'shards')}/  (sizes.json lists the sample counts)",
+        f"index:      {_join(output, 'index')}/",
+        f"reject log: {_join(output, 'rejects')}/",
+        f"report:     {_join(output, 'stats.json')}, {_join(output, 'report.txt')}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _list(pattern: str) -> list[str]:
+    try:
+        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except Exception:
+        return []
+
+
+class _Finalize(beam.DoFn):
+    def __init__(self, output: str, staging_dir: str):
+        self.output = output
+        self.staging_dir = staging_dir
+
+    def process(self, _, read, shard_results, reject_results):
+        stats = summarize(read, shard_results, reject_results)
+        if stats["read"] != stats["kept"] + stats["rejected"]:
+            raise RuntimeError(f"counts do not add up: read {stats['read']} != kept {stats['kept']} + "
+                               f"rejected {stats['rejected']}")
+        out = self.output
+        sizes = {s["shard"]: s["count"] for s in sorted(shard_results, key=lambda s: s["shard"])}
+        # A rerun with --overwrite: whatever this run did not write is stale (e.g. extra shards of a larger run).
+        wanted = {_join(out, "shards", s["shard"]) for s in shard_results}
+        wanted |= {_join(out, "index", s["index"]) for s in shard_results}
+        wanted |= {_join(out, "rejects", r["file"]) for r in reject_results}
+        stale = [p for folder in ("shards", "index", "rejects") for p in _list(_join(out, folder, "*"))
+                 if p not in wanted and not p.endswith("sizes.json")]
+        if stale:
+            FileSystems.delete(stale)
+        data = json.dumps(sizes, indent=1, sort_keys=True).encode()
+        _write_atomically(_join(out, "shards", "sizes.json"), lambda fh: fh.write(data))
+        stats_bytes = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode()
+        _write_atomically(_join(out, "stats.json"), lambda fh: fh.write(stats_bytes))
+        report = report_text(stats, out).encode()
+        _write_atomically(_join(out, "report.txt"), lambda fh: fh.write(report))
+        staged = _list(_join(self.staging_dir, "*"))
+        if staged:
+            FileSystems.delete(staged)
+        if not self.staging_dir.startswith(("gs://", "s3://")) and os.path.isdir(self.staging_dir):
+            os.rmdir(self.staging_dir)
+        with _create(_join(out, "_SUCCESS")) as fh:
+            fh.write(b"")
+        yield stats
+
+
+class Finalize(beam.PTransform):
+    """After every shard and reject part is written: check the counts add up, write sizes.json, stats.json and
+    report.txt, delete stale files and staging, and write ``_SUCCESS`` last."""
+
+    def __init__(self, output: str, staging_dir: str):
+        super().__init__()
+        self.output = output
+        self.staging_dir = staging_dir
+
+    def expand(self, inputs):
+        read_count, shard_results, reject_results = inputs
+        return (read_count.pipeline
+                | "Once" >> beam.Create([None])
+                | "WriteSummaryAndSuccess" >> beam.ParDo(
+                    _Finalize(self.output, self.staging_dir),
+                    read=beam.pvalue.AsSingleton(read_count),
+                    shard_results=beam.pvalue.AsList(shard_results),
+                    reject_results=beam.pvalue.AsList(reject_results)))

@@ -1,0 +1,137 @@
+"""Image checks and re-encoding, Beam-free: bytes in, a JPEG (or the reason it was dropped) out.
+
+Cheap checks come first and use only the header: pixel count (decompression-bomb guard), aspect ratio and minimum
+side, all measured after EXIF orientation. Only images that pass are decoded (first frame of animations), turned into
+8-bit RGB (CMYK, palette, alpha on white, 16-bit, grey) and re-encoded as baseline JPEG.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# EXIF orientations that swap width and height.
+_TRANSPOSED = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    min_side: int = 256
+    max_aspect_ratio: float = 2.0
+    jpeg_quality: int = 90
+    max_side: int = 0  # 0: keep the size; else downscale so the longer side is at most this
+    max_pixels: int = 89_478_485  # Pillow's own bomb limit
+    max_image_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass
+class ImageResult:
+    reason: Optional[str] = None
+    detail: str = ""
+    jpeg: bytes = b""
+    width: int = 0
+    height: int = 0
+    orig_width: int = 0
+    orig_height: int = 0
+    sha256: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+
+def _fail(reason: str, detail: str, w: int = 0, h: int = 0) -> ImageResult:
+    return ImageResult(reason=reason, detail=detail, orig_width=w, orig_height=h)
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except Exception:  # a broken EXIF block is not a broken image
+        return 1
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """8-bit RGB: transparency composited on white, 16/32-bit grey scaled down (not clipped)."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        import numpy as np
+
+        arr = np.asarray(im)
+        top = 65535 if mode.startswith("I;16") or arr.max(initial=0) > 255 else 255
+        scaled = (arr.astype(np.float64) * (255.0 / top)).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB")
+    if mode == "F":
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min(initial=0.0)), float(arr.max(initial=1.0))
+        scaled = ((arr - lo) * (255.0 / max(hi - lo, 1e-12))).clip(0, 255).astype(np.uint8)
+        return Image.fromarray(scaled, "L").convert("RGB")
+    return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
+
+
+def process_image(data: bytes, cfg: ImageConfig) -> ImageResult:
+    """Check one image and re-encode it as JPEG; never raises for bad input."""
+    if not data:
+        return _fail("image_empty", "0 bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: we judge the size ourselves below
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as e:
+        return _fail("image_too_large", str(e))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        return _fail("image_decode_error", f"{type(e).__name__}: {e}")
+    w, h = im.size
+    if w <= 0 or h <= 0:
+        return _fail("image_decode_error", f"size {w}x{h}")
+    if w * h > cfg.max_pixels:
+        return _fail("image_too_large", f"{w}x{h} = {w * h} pixels > --max-pixels {cfg.max_pixels}", w, h)
+    orientation = _orientation(im)
+    ow, oh = (h, w) if orientation in _TRANSPOSED else (w, h)
+    short, long_ = min(ow, oh), max(ow, oh)
+    if long_ > cfg.max_aspect_ratio * short:
+        return _fail("aspect_ratio", f"{ow}x{oh}: {long_ / short:.3f} > {cfg.max_aspect_ratio}", ow, oh)
+    if short < cfg.min_side:
+        return _fail("image_too_small", f"{ow}x{oh}: shorter side {short} < {cfg.min_side}", ow, oh)
+    try:
+        if cfg.max_side and long_ > cfg.max_side and im.format == "JPEG":
+            # Let libjpeg decode at a reduced scale (no smaller than the target) before the exact resize.
+            scale = cfg.max_side / long_
+            im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im.load()  # the first frame of an animation
+        if orientation != 1:
+            im = ImageOps.exif_transpose(im)
+        im = to_rgb(im)
+        if cfg.max_side and max(im.size) > cfg.max_side:
+            scale = cfg.max_side / max(im.size)
+            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+            im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+        out = io.BytesIO()
+        im.save(out, format="JPEG", quality=cfg.jpeg_quality)
+    except OSError as e:
+        msg = str(e)
+        reason = "image_truncated" if "truncated" in msg or "broken data stream" in msg else "image_decode_error"
+        return _fail(reason, f"{type(e).__name__}: {msg}", ow, oh)
+    except (ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
+        return _fail("image_decode_error", f"{type(e).__name__}: {e}", ow, oh)
+    jpeg = out.getvalue()
+    return ImageResult(jpeg=jpeg, width=im.width, height=im.height, orig_width=ow, orig_height=oh,
+                       sha256=hashlib.sha256(jpeg).hexdigest())

@@ -1,0 +1,48 @@
+"""Why a pair was dropped: every reject row carries one of these codes, with the stage that decided it.
+
+A new filter adds its codes here; the README's table of reasons is generated from this list
+(``python -m tuwen.transforms.reasons``).
+"""
+
+# code -> (stage, what it means)
+REASONS: dict[str, tuple[str, str]] = {
+    # read: the row itself
+    "malformed_line": ("read", "the manifest line is not a JSON object, or a Parquet/tar row could not be read"),
+    "unreadable_input": ("read", "the input file could not be read on from here (corrupt Parquet, tar ending early); "
+                                 "the row records where, rows after it cannot be counted"),
+    "invalid_utf8": ("read", "the text (or the JSONL line) is not valid UTF-8"),
+    "missing_text": ("read", "the row has no `text` field"),
+    "missing_image": ("read", "the row names no image (`image` path or `image_bytes`)"),
+    "duplicate_id": ("read", "another pair has the same id; the smallest (source, row) is kept"),
+    "key_collision": ("read", "another id hashes to the same 16-hex sample key (sha256 prefix); the smaller id is kept"),
+    # text: the basic checks (text-safety steps add theirs)
+    "empty_text": ("text", "the text is empty or only whitespace after cleaning"),
+    "text_not_string": ("text", "the `text` field is not a string"),
+    "text_too_long": ("text", "the raw text is longer than --max-text-chars"),
+    "no_chinese": ("text", "no CJK ideograph left (masks such as <人名> and * do not count)"),
+    "japanese_text": ("text", "Japanese rather than Chinese: at least 2 kana making up at least 20% of ideographs+kana"),
+    # image
+    "image_missing": ("image", "the image file does not exist"),
+    "image_read_error": ("image", "the image file could not be read"),
+    "image_file_too_large": ("image", "the image file is larger than --max-image-bytes"),
+    "image_empty": ("image", "the image file is empty"),
+    "image_decode_error": ("image", "not a decodable image (corrupt or unknown format)"),
+    "image_truncated": ("image", "the image data ends early"),
+    "image_too_large": ("image", "more pixels than --max-pixels (decompression-bomb guard), judged from the header"),
+    "aspect_ratio": ("image", "long side / short side > --max-aspect-ratio (after EXIF orientation)"),
+    "image_too_small": ("image", "shorter side < --min-side (after EXIF orientation)"),
+}
+
+
+def stage_of(reason: str) -> str:
+    return REASONS[reason][0]
+
+
+def markdown_table() -> str:
+    rows = ["| reason | stage | meaning |", "|---|---|---|"]
+    rows += [f"| `{code}` | {stage} | {meaning} |" for code, (stage, meaning) in REASONS.items()]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(markdown_table())

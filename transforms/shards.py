@@ -1,0 +1,154 @@
+"""The output format: sample keys, shard names, deterministic tar members and the per-shard index.
+
+Everything that decides a byte of a shard lives here, so a rerun over the same input writes the same bytes: keys
+are sha256 prefixes of ids (hashlib, never Python's ``hash()``), samples sit in key order, and every tar header
+field that could carry the time or the machine (mtime, uid, gid, uname, gname, mode) is fixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from typing import BinaryIO, Iterable, Optional
+
+SHARD_NAME = "{:06d}.tar"
+INDEX_NAME = "{:06d}.parquet"
+BUCKET_CHARS = 2  # rank assignment groups keys by their first 2 hex characters: 256 buckets
+
+INDEX_COLUMNS = ("id", "key", "shard", "source", "text", "width", "height", "orig_width", "orig_height", "sha256")
+
+
+def sample_key(pair_id: str) -> str:
+    """First 16 hex characters of sha256 of the id's UTF-8 bytes (no dots: webdataset splits keys on dots)."""
+    return hashlib.sha256(pair_id.encode("utf-8")).hexdigest()[:16]
+
+
+def shard_name(n: int) -> str:
+    return SHARD_NAME.format(n)
+
+
+def sample_json(sample: dict) -> dict:
+    """KEY.json: identity, sizes, checksum, then the kept extra columns and what later stages add."""
+    meta = {
+        "id": sample["id"],
+        "source": sample["source"],
+        "width": sample["width"],
+        "height": sample["height"],
+        "orig_width": sample["orig_width"],
+        "orig_height": sample["orig_height"],
+        "sha256": sample["sha256"],
+    }
+    for k, v in (sample.get("extra") or {}).items():
+        meta.setdefault(k, v)
+    for k, v in (sample.get("fields") or {}).items():  # e.g. score, from the relevance stage
+        meta[k] = v
+    return meta
+
+
+def sample_members(sample: dict, jpeg: bytes) -> list[tuple[str, bytes]]:
+    key = sample["key"]
+    members = [
+        (f"{key}.jpg", jpeg),
+        (f"{key}.txt", sample["text"].encode("utf-8")),
+        (f"{key}.json", json.dumps(sample_json(sample), ensure_ascii=False, sort_keys=True).encode("utf-8")),
+    ]
+    if sample.get("gen_text"):
+        members.append((f"{key}.gen.txt", sample["gen_text"].encode("utf-8")))
+    return members
+
+
+def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.mode = 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.type = tarfile.REGTYPE
+    return info
+
+
+def write_tar(fileobj: BinaryIO, members: Iterable[tuple[str, bytes]]) -> int:
+    """Stream members into an uncompressed ustar archive; returns the number of members written."""
+    n = 0
+    with tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
+            n += 1
+    return n
+
+
+def index_row(sample: dict, shard: str, keep_columns: Iterable[str] = ()) -> dict:
+    row = {c: sample.get(c) for c in INDEX_COLUMNS if c != "shard"}
+    row["shard"] = shard
+    row["gen_text"] = sample.get("gen_text")
+    extra = sample.get("extra") or {}
+    for c in keep_columns:
+        v = extra.get(c)
+        row[c] = v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
+    for k, v in (sample.get("fields") or {}).items():
+        row[k] = v
+    return row
+
+
+def index_table(rows: list[dict], keep_columns: Iterable[str] = ()):
+    """A Parquet table with a fixed schema (so every index file of a run has the same one)."""
+    import pyarrow as pa
+
+    fields = [("id", pa.string()), ("key", pa.string()), ("shard", pa.string()), ("source", pa.string()),
+              ("text", pa.string()), ("gen_text", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
+              ("orig_width", pa.int32()), ("orig_height", pa.int32()), ("sha256", pa.string())]
+    fields += [(c, pa.string()) for c in keep_columns]
+    names = {n for n, _ in fields}
+    for k in sorted({k for r in rows for k in r} - names):  # later stages' fields (score: float)
+        sample_value = next((r[k] for r in rows if r.get(k) is not None), None)
+        fields.append((k, pa.float64() if isinstance(sample_value, float) else pa.string()))
+    schema = pa.schema(fields)
+    return pa.Table.from_pylist([{n: r.get(n) for n, _ in fields} for r in rows], schema=schema)
+
+
+def reject_table(rows: list[dict]):
+    import pyarrow as pa
+
+    schema = pa.schema([("id", pa.string()), ("source", pa.string()), ("row", pa.int64()), ("stage", pa.string()),
+                        ("reason", pa.string()), ("detail", pa.string())])
+    return pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)
+
+
+def parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def rank_buckets(counts: dict[str, int]) -> dict[str, int]:
+    """Prefix sums over sorted bucket names: the rank of each bucket's first key."""
+    start, out = 0, {}
+    for bucket in sorted(counts):
+        out[bucket] = start
+        start += counts[bucket]
+    return out
+
+
+def bucket_of(key: str) -> str:
+    return key[:BUCKET_CHARS]
+
+
+def staged_location(file: str, offset: int, length: int) -> tuple[str, int, int]:
+    return (file, offset, length)
+
+
+def read_staged(handles: dict, location: tuple[str, int, int], opener) -> bytes:
+    """Read one staged image; ``handles`` caches open files across the samples of one shard."""
+    file, offset, length = location
+    fh: Optional[BinaryIO] = handles.get(file)
+    if fh is None:
+        fh = handles[file] = opener(file)
+    fh.seek(offset)
+    data = fh.read(length)
+    if len(data) != length:
+        raise IOError(f"staging file {file} is short: wanted {length} bytes at {offset}, got {len(data)}")
+    return data
