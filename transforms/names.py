@@ -22,6 +22,7 @@ loads jieba lazily, once per process.
 """
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from importlib import resources
@@ -57,10 +58,12 @@ class _Lexicons:
     """The written-down knowledge, read once from ``tuwen.lexicons``."""
 
     def __init__(self):
-        surnames, ambiguous, common = set(), set(), set()
+        surnames, ambiguous, common, function = set(), set(), set(), set()
         for ln in _lexicon_lines("surnames_chinese.txt"):
             if ln.startswith("AMBIGUOUS:"):
                 ambiguous.update(ln[len("AMBIGUOUS:"):].split())
+            elif ln.startswith("FUNCTION:"):
+                function.update(ln[len("FUNCTION:"):].split())
             elif ln.startswith("COMMON:"):
                 common.update(ln[len("COMMON:"):].split())
             else:
@@ -69,6 +72,9 @@ class _Lexicons:
         self.compound_surnames = frozenset(s for s in surnames if len(s) == 2)
         self.ambiguous_surnames = frozenset(ambiguous)
         self.common_surnames = frozenset(common - ambiguous)
+        self.function_surnames = frozenset(function)
+        ambiguous |= function
+        self.ambiguous_surnames = frozenset(ambiguous)
         self.not_person = frozenset(_words(_lexicon_lines("name_not_person.txt")))
         self.japanese_surnames = frozenset(_words(_lexicon_lines("surnames_japanese.txt")))
         sections: dict[str, list[str]] = {}
@@ -145,7 +151,7 @@ class PersonNames:
             starts[k] = pos
             pos += len(w)
         found: set[tuple[int, int]] = set()
-        ctx = _Context(self._lex, text, words, starts, tags)
+        ctx = _Context(self._lex, text, words, starts, tags, tokenizer.FREQ)
         for k in range(len(words)):
             self._chinese_name(ctx, k, found)
         self._titled_surnames(ctx, found)
@@ -178,9 +184,10 @@ class PersonNames:
         n = len(w)
         if not IDEOGRAPH_RE.match(w[:1]):
             return
-        # A Japanese surname and the given name jieba does not know (桥本龙太郎), or the surname alone by context.
+        # A Japanese surname and the given name (桥本龙太郎, 冈田武史), or the surname alone by context.
         for jl in (3, 2, 1):
-            if n > jl and w[:jl] in lex.japanese_surnames and tag is None and n - jl <= 3:
+            if n > jl and w[:jl] in lex.japanese_surnames and n - jl <= 3 and tag not in ("ns", "nt") and \
+                    (tag is None or tag in _PERSON_TAGS or n >= 4):
                 found.add((s, s + n))
                 return
         if w in lex.japanese_surnames and len(w) >= 2:
@@ -188,23 +195,35 @@ class PersonNames:
             if given:
                 found.add((s, s + n + len(given)))
                 return
+            if k + 1 < len(ctx.words) and 1 <= len(ctx.words[k + 1]) <= 2 and \
+                    self._given_ok(ctx.words[k + 1]) and ctx.context(k + 2, k + 1):
+                found.add((s, s + n + len(ctx.words[k + 1])))  # 武村正义说
+                return
             if ctx.context(k, k):
                 found.add((s, s + n))
                 return
         # One word that is a whole name: 胡锦涛 (nr), 王晨 (unknown to jieba), 诸葛亮.
-        if 2 <= n <= 4:
+        if 2 <= n <= 4 and w not in lex.not_person:
             sur = self._name_shape(w)
             if sur is not None and not self._is_title_word(w, sur):
                 ambiguous = sur in lex.ambiguous_surnames
+                common = sur in lex.common_surnames
                 if tag in ("nr", "nrfg"):
-                    if not ambiguous or n == 3 or ctx.context(k, k):
-                        found.add((s, s + n))
-                        return
+                    given = w[len(sur):]
+                    if n == 2:
+                        # jieba tags many ordinary two-character words nr (明白, 祝福): trust it for common
+                        # surnames and rare words only.
+                        ok = common and ctx.freq(k) < 1000
+                    else:
+                        ok = ctx.freq(k) <= 200 or (not ambiguous and ctx.tags.get(given) in (None, "nr", "nrfg"))
                 elif tag is None:
-                    if not ambiguous or ctx.context(k, k):
-                        found.add((s, s + n))
-                        return
-                elif n == 3 and tag not in ("ns", "nt") and ctx.context(k, k):
+                    ok = common if n == 2 else not ambiguous
+                elif tag == "nz":
+                    ok = n == 3 and common and ctx.freq(k) <= 50
+                else:
+                    ok = False
+                if ok or ((tag is None or tag in _PERSON_TAGS or (n == 3 and tag == "nz"))
+                          and ctx.context(k, k)):
                     found.add((s, s + n))
                     return
         # jieba glued a function character to the name: 致牟小东, 赵华说.
@@ -217,9 +236,10 @@ class PersonNames:
                 return
         # A name at the head of a longer word: 邓小平理论, 马克思主义, 毛泽东思想.
         if n >= 4:
-            for pl in (3, 2):
+            for pl in (3,):
                 head, rest = w[:pl], w[pl:]
-                if ctx.tags.get(head) in _PERSON_TAGS and rest in ctx.tags and (
+                if tag not in ("ns", "nt", "nz") and len(rest) >= 2 and head not in lex.not_person and \
+                        ctx.tags.get(head) in _PERSON_TAGS and rest in ctx.tags and (
                         self._name_shape(head) or all(c in lex.translit_chars for c in head)):
                     found.add((s, s + pl))
                     return
@@ -239,13 +259,18 @@ class PersonNames:
             last = k + (2 if len(given) > len(nxt) else 1)
             nxt_tag = ctx.tag(k + 1)
             strong = ctx.context(k, last)
-            ambiguous = sur in lex.ambiguous_surnames
-            if nxt_tag in ("v", "p", "c", "u", "d", "r", "f", "m", "q", "t", "ns", "nt", "vn") and not strong:
+            if sur in lex.function_surnames or sur in lex.ambiguous_surnames and not strong:
                 return
-            if ambiguous and not strong:
+            if nxt_tag in ("v", "p", "c", "u", "d", "r", "f", "m", "q", "t", "ns", "nt", "vn", "ad", "uj", "ul"):
                 return
-            if ctx.prev_word(k) and ctx.prev_word(k)[-1:] in lex.name_prefixes and len(ctx.prev_word(k)) == 1:
+            if sur not in lex.common_surnames and not strong:
                 return
+            # the given name is a word jieba knows (曹/火星): only with a title or verb of saying beside it
+            if len(nxt) >= 2 and nxt_tag is not None and nxt_tag not in _PERSON_TAGS and not strong:
+                return
+            pw = ctx.prev_word(k)
+            if pw and (pw[-1].isdigit() or ctx.tags.get(pw) == "m" or (len(pw) == 1 and pw in lex.name_prefixes)):
+                return  # 8000张门票: a measure word, not a surname
             found.add((s, end))
 
     def _is_title_word(self, w: str, sur: str) -> bool:
@@ -271,7 +296,9 @@ class PersonNames:
                 if sur in lex.ambiguous_surnames and len(w) == sl + len(title) and ctx.tag(k) not in (
                         None, "nr", "nrfg"):
                     continue  # 高老师? keep ordinary dictionary words (马老师 is nr, 文书记 is not)
-                if sur in lex.ambiguous_surnames and len(w) != sl and len(w) != sl + len(title):
+                if sur in lex.function_surnames:
+                    continue
+                if sur in lex.ambiguous_surnames and len(w) != sl + len(title):
                     continue
                 found.add((s, s + sl))
                 break
@@ -306,7 +333,7 @@ class PersonNames:
         def ordinary(k):
             t = ctx.tag(k)
             w = ctx.words[k]
-            return t is not None and t not in _PERSON_TAGS and (len(w) >= 2 or t in ("ns",))
+            return w in lex.not_person or (t is not None and t not in _PERSON_TAGS and (len(w) >= 2 or t == "ns"))
         while ks and (ordinary(ks[0]) or ctx.words[ks[0]] in _JOINERS):
             ks = ks[1:]
         while ks and (ordinary(ks[-1]) or ctx.words[ks[-1]] in _JOINERS):
@@ -320,7 +347,16 @@ class PersonNames:
         inner_tags = [ctx.tag(k) for k in ks]
         person = any(t in _PERSON_TAGS for t in inner_tags)
         unknown = any(t is None for t in inner_tags)
+        if run in lex.not_person or any(run[i:i + ln] in lex.not_person
+                                        for ln in range(2, min(len(run), 8) + 1) for i in range(len(run) - ln + 1)):
+            return
         if joined and letters >= 3:
+            found.add((a, b))
+            return
+        if len(ks) == 1 and inner_tags[0] == "nrt" and letters >= 2:
+            found.add((a, b))  # jieba's dictionary knows it as a transliterated person name
+            return
+        if letters >= 3 and ctx.context(ks[0], ks[-1]):
             found.add((a, b))
             return
         if letters >= 3 and (person or unknown):
@@ -332,18 +368,22 @@ class PersonNames:
                     pass
                 found.add((a, b))
                 return
-        if letters == 2 and len(ks) == 1 and inner_tags[0] in ("nrt", None) and ctx.context(ks[0], ks[-1]):
+        if letters == 2 and len(ks) == 1 and inner_tags[0] in ("nrt", "nr", None) and ctx.context(ks[0], ks[-1]):
             found.add((a, b))
 
 
 class _Context:
     """One text's words and their neighbourhood, for the rules above."""
 
-    __slots__ = ("lex", "text", "words", "starts", "tags", "_start_index")
+    __slots__ = ("lex", "text", "words", "starts", "tags", "freqs", "_start_index")
 
-    def __init__(self, lex: _Lexicons, text: str, words: list[str], starts: list[int], tags: dict):
-        self.lex, self.text, self.words, self.starts, self.tags = lex, text, words, starts, tags
+    def __init__(self, lex: _Lexicons, text: str, words: list[str], starts: list[int], tags: dict, freqs: dict):
+        self.lex, self.text, self.words, self.starts, self.tags, self.freqs = lex, text, words, starts, tags, freqs
         self._start_index = {s: k for k, s in enumerate(starts)}
+
+    def freq(self, k: int) -> int:
+        """jieba's dictionary count for word ``k`` (0 when unknown)."""
+        return self.freqs.get(self.words[k]) or 0
 
     def tag(self, k: int) -> Optional[str]:
         return self.tags.get(self.words[k])
@@ -356,8 +396,10 @@ class _Context:
         lex = self.lex
         if first > 0:
             pw = self.words[first - 1]
-            if pw in lex.titles_before:
-                return True
+            # 外交大臣库克, 内政部长努里, 协调员罗斯: the word before ends with a title
+            for ln in range(min(len(pw), 4), 0, -1):
+                if pw[-ln:] in lex.titles_before and (ln > 1 or len(pw) == 1):
+                    return True
         if last + 1 < len(self.words):
             nw = self.words[last + 1]
             if nw in lex.context_after or nw in lex.titles_after and len(nw) > 1:
@@ -395,18 +437,9 @@ class _Context:
 
     def words_in(self, a: int, b: int) -> list[int]:
         """Indices of the words lying wholly inside [a, b)."""
+        k = bisect.bisect_left(self.starts, a)
         out = []
-        pos_k = None
-        # find the first word starting at or after a
-        for k, s in enumerate(self.starts):
-            if s >= a:
-                pos_k = k
-                break
-        if pos_k is None:
-            return out
-        for k in range(pos_k, len(self.words)):
-            s = self.starts[k]
-            if s + len(self.words[k]) > b:
-                break
+        while k < len(self.words) and self.starts[k] + len(self.words[k]) <= b:
             out.append(k)
+            k += 1
         return out

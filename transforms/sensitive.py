@@ -54,19 +54,23 @@ TRUSTED_DIRECTIVE = "tuwen-lexicon: trusted"
 DEFAULT_LEXICON_PREFIX = "sensitive_"
 DEFAULT_ALLOWLIST = "sensitive_allowlist.txt"
 
-STRONG, WEAK = 2, 1
+TRUSTED, STRONG, WEAK = 3, 2, 1  # match strengths: trusted-list entry, public specific entry, everyday word
 
 # Everyday vocabulary, judged on jieba's dictionary (word frequencies from general Chinese text). A word seen at
 # least this often is everyday vocabulary; a single character must be used as a word much more often to count.
 COMMON_WORD_MIN_FREQ = 100
 COMMON_CHAR_MIN_FREQ = 3000
-# Entries up to this many characters are checked for being made of everyday words; longer ones are specific
-# phrases unless they are a single dictionary word.
-COMMON_CHECK_MAX_CHARS = 4
+# Entries up to this many characters are weak when made of everyday words and characters (黑狗 = 黑 + 狗).
+COMMON_CHECK_MAX_CHARS = 2
+# Longer entries made of everyday words are weak too when they hold a function word: they are pieces of ordinary
+# sentences (哭泣的女人, 为人民服务, 1978年), where a sensitive phrase is a compound (六四惨案, 考试作弊).
+PHRASE_CHECK_MAX_CHARS = 8
+FUNCTION_CHARS = frozenset("的地得了着过和与及或是在有为被把对从向也都就还又很这那其之于")
 
 _BLOCK = "\x00"  # stands in the canonical stream for <人名>: no entry holds it, so no match crosses a name mask
 SEPARATOR_RE = re.compile(r"[\W_]")  # not a letter, digit or ideograph: spaces, punctuation, symbols, Cf, marks
 _CONTENT_RUN_RE = re.compile(r"[^\W_]+|\x00+")
+_DIGITS_RE = re.compile(r"[0-9]+")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -229,6 +233,7 @@ def common_vocabulary() -> frozenset:
 
 def made_of_common_words(key: str, common: frozenset, max_word: int = 6) -> bool:
     """Can ``key`` be cut entirely into everyday words/characters? (dynamic programme over cut points)"""
+    key = _DIGITS_RE.sub("0", key)  # numbers are everyday vocabulary (20年, 3个)
     n = len(key)
     ok = [False] * (n + 1)
     ok[0] = True
@@ -236,13 +241,13 @@ def made_of_common_words(key: str, common: frozenset, max_word: int = 6) -> bool
         if not ok[i]:
             continue
         for j in range(i + 1, min(n, i + max_word) + 1):
-            if key[i:j] in common:
+            if key[i:j] in common or key[i:j] == "0":
                 ok[j] = True
     return ok[n]
 
 
 class EntryClass(NamedTuple):
-    strength: int  # 0 = dropped, WEAK, STRONG
+    strength: int  # 0 = dropped, WEAK, STRONG (TRUSTED is for trusted lists only)
     reason: str
 
 
@@ -264,6 +269,9 @@ def classify_public_entry(key: str, trusted_keys: "ahocorasick.Automaton | None"
         return EntryClass(WEAK, "common_word")
     if len(key) <= COMMON_CHECK_MAX_CHARS and made_of_common_words(key, common):
         return EntryClass(WEAK, "common_words")
+    if len(key) <= PHRASE_CHECK_MAX_CHARS and (any(c in FUNCTION_CHARS for c in key) or _DIGITS_RE.search(key)) \
+            and made_of_common_words(key, common):
+        return EntryClass(WEAK, "everyday_phrase")
     return EntryClass(STRONG, "specific")
 
 
@@ -301,6 +309,10 @@ class SensitiveMatcher:
         self.info = info      # key -> (strength, reason, first original spelling, source)
         self.stats = stats    # counts by reason, entries loaded
 
+    # A weak (everyday-word) hit is masked only this close (characters) to a strong one: 美女 next to 一夜情 in an
+    # advert, not 美国 three sentences after 毒品 in a news story.
+    context_window = 8
+
     # -- matching ---------------------------------------------------------------------------------------------
     def matches(self, text: str, max_gap: int = 3) -> list[Match]:
         """Every lexicon hit in ``text`` (overlapping ones included), with whether it is masked."""
@@ -314,7 +326,7 @@ class SensitiveMatcher:
             stream = "".join(canon[s:e] for s, e in runs)
             pos = [i for s, e in runs for i in range(s, e)]
         found: list[list] = []
-        any_strong = False
+        strong_spans: list[tuple[int, int]] = []
         n = len(canon)
         for end, (length, strength, ascii_start, ascii_end, key) in self.automaton.iter(stream):
             first = end - length + 1
@@ -329,8 +341,16 @@ class SensitiveMatcher:
             if ascii_end and e < n and canon[e] in _ASCII_ALNUM:
                 continue
             found.append([s, e, key, strength])
-            any_strong = any_strong or strength == STRONG
-        return [Match(s, e, key, st, st == STRONG or any_strong) for s, e, key, st in found]
+        # A public hit inside a longer everyday-word hit is only part of that word (江泽 in 江泽民): not evidence.
+        weak_spans = [(s, e) for s, e, _, st in found if st == WEAK]
+        for f in found:
+            if f[3] == STRONG and any(ws <= f[0] and f[1] <= we and we - ws > f[1] - f[0] for ws, we in weak_spans):
+                f[3] = WEAK
+            if f[3] >= STRONG:
+                strong_spans.append((f[0], f[1]))
+        w = self.context_window
+        return [Match(s, e, key, st, st >= STRONG or any(ss - w <= e and s <= se + w for ss, se in strong_spans))
+                for s, e, key, st in found]
 
     def spans(self, text: str, max_gap: int = 3) -> list[tuple[int, int]]:
         """The masked spans of ``text``, overlapping hits merged, sorted."""
@@ -362,9 +382,7 @@ def build_matcher(lexicons: Sequence[LexiconFile], allowlists: Sequence[LexiconF
                 stats["entries"] += 1
                 if not k:
                     continue
-                if hygiene and lex.trusted is False and len(k) < 1:
-                    continue
-                trusted_keys.setdefault(k, (STRONG, "trusted" if lex.trusted else "no_hygiene", e, lex.source))
+                trusted_keys.setdefault(k, (TRUSTED, "trusted" if lex.trusted else "no_hygiene", e, lex.source))
     trusted_ac = ahocorasick.Automaton()
     for k in trusted_keys:
         if len(k) >= 2 or not k.isascii():

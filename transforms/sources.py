@@ -227,7 +227,7 @@ def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
 
     try:
         with FileSystems.open(f.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
-            with tarfile.open(fileobj=fh, mode="r|*") as tar:
+            with tarfile.open(fileobj=fh, mode="r|") as tar:
                 for info in tar:
                     if not info.isfile():
                         continue
@@ -242,10 +242,17 @@ def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
                         current_key, members = key, {}
                     data = tar.extractfile(info)
                     members[ext] = data.read() if data is not None else b""
+                end = tar.offset
+        # tarfile takes a header cut short for the end of the archive; a whole archive has two zero blocks after
+        # its last member.
+        size = FileSystems.match([f.path])[0].metadata_list[0].size_in_bytes
+        if size < end + 2 * tarfile.BLOCKSIZE:
+            raise tarfile.ReadError(f"the archive ends early at byte {size} (no end-of-archive marker)")
         if current_key is not None:
             yield emit(current_key, members, row)
     except (tarfile.TarError, OSError, EOFError) as e:
-        yield _reject(f, row, "unreadable_input", f"{type(e).__name__}: {e}", pair_id=f"{f.source}#unreadable@{row}")
+        pair_id = f"{f.source}#{current_key}" if current_key is not None else f"{f.source}#unreadable@{row}"
+        yield _reject(f, row, "unreadable_input", f"{type(e).__name__}: {e}", pair_id=pair_id)
 
 
 READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "tar": read_tar}

@@ -1,0 +1,149 @@
+import io
+
+import pytest
+from PIL import Image
+
+from tuwen.pipeline.sample import animated_gif, bomb_png, exif_rotated, gray16, palette_alpha, picture
+from tuwen.transforms.image import ImageConfig, process_image
+
+import random
+
+CFG = ImageConfig()
+
+
+def jpeg_bytes(w, h, mode="RGB", color=(120, 30, 200)):
+    im = Image.new(mode, (w, h), color if mode == "RGB" else 0)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def decoded(result):
+    return Image.open(io.BytesIO(result.jpeg))
+
+
+def test_portrait_image_at_ratio_exactly_2_is_kept():
+    r = process_image(jpeg_bytes(300, 600), CFG)
+    assert r.ok and (r.width, r.height) == (300, 600)
+
+
+def test_ratio_just_above_2_is_dropped():
+    r = process_image(jpeg_bytes(300, 601), CFG)
+    assert r.reason == "aspect_ratio"
+
+
+def test_landscape_ratio_is_judged_like_portrait():
+    assert process_image(jpeg_bytes(601, 300), CFG).reason == "aspect_ratio"
+    assert process_image(jpeg_bytes(600, 300), CFG).ok
+
+
+def test_short_side_255_is_dropped_and_256_kept():
+    assert process_image(jpeg_bytes(255, 400), CFG).reason == "image_too_small"
+    assert process_image(jpeg_bytes(256, 400), CFG).ok
+
+
+def test_thresholds_are_configurable():
+    cfg = ImageConfig(min_side=100, max_aspect_ratio=3.0)
+    assert process_image(jpeg_bytes(100, 290), cfg).ok
+    assert process_image(jpeg_bytes(99, 290), cfg).reason == "image_too_small"
+
+
+def test_output_is_an_rgb_jpeg_with_its_sha256():
+    import hashlib
+
+    r = process_image(jpeg_bytes(300, 300), CFG)
+    im = decoded(r)
+    assert im.format == "JPEG" and im.mode == "RGB"
+    assert r.sha256 == hashlib.sha256(r.jpeg).hexdigest()
+
+
+def test_exif_orientation_is_applied_before_measuring():
+    r = process_image(exif_rotated(random.Random(0)), CFG)  # stored 500x300, orientation 6
+    assert r.ok
+    assert (r.orig_width, r.orig_height) == (300, 500)
+    assert decoded(r).size == (300, 500)
+
+
+def test_exif_rotation_can_make_an_image_fail_min_side():
+    im = Image.new("RGB", (500, 250))
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes())
+    r = process_image(buf.getvalue(), CFG)
+    assert r.reason == "image_too_small" and "250x500" in r.detail
+
+
+def test_cmyk_becomes_rgb():
+    buf = io.BytesIO()
+    Image.new("CMYK", (300, 300), (0, 255, 255, 0)).save(buf, format="JPEG")
+    r = process_image(buf.getvalue(), CFG)
+    assert r.ok and decoded(r).mode == "RGB"
+    red, green, blue = decoded(r).getpixel((150, 150))
+    assert red > 200 and green < 60 and blue < 60
+
+
+def test_transparent_palette_image_is_composited_on_white():
+    im = Image.new("P", (300, 300), 0)
+    im.putpalette([0, 0, 0] + [255, 0, 0] * 255)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", transparency=0)
+    r = process_image(buf.getvalue(), CFG)
+    assert r.ok
+    assert min(decoded(r).getpixel((10, 10))) > 245  # the transparent black became white
+
+
+def test_rgba_alpha_is_composited_on_white():
+    buf = io.BytesIO()
+    Image.new("RGBA", (300, 300), (0, 0, 0, 0)).save(buf, format="PNG")
+    assert min(decoded(process_image(buf.getvalue(), CFG)).getpixel((5, 5))) > 245
+
+
+def test_16_bit_grey_is_scaled_not_clipped():
+    r = process_image(gray16(random.Random(0)), CFG)
+    assert r.ok
+    im = decoded(r).convert("L")
+    assert im.getpixel((0, 0)) < 10 and 100 < im.getpixel((160, 150)) < 160 and im.getpixel((319, 299)) > 245
+
+
+def test_animated_gif_keeps_its_first_frame():
+    r = process_image(animated_gif(random.Random(0)), CFG)
+    assert r.ok and decoded(r).size == (320, 320)
+
+
+def test_image_over_max_pixels_is_dropped_from_the_header_alone():
+    r = process_image(jpeg_bytes(400, 300), ImageConfig(max_pixels=400 * 300 - 1))
+    assert r.reason == "image_too_large" and "400x300" in r.detail
+
+
+def test_decompression_bomb_is_dropped_from_the_header_alone():
+    r = process_image(bomb_png(), CFG)
+    assert r.reason == "image_too_large" and "pixels" in r.detail
+
+
+def test_truncated_jpeg_is_reported_as_truncated():
+    data = jpeg_bytes(400, 300)
+    im = picture(random.Random(1), 400, 300)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG")
+    r = process_image(buf.getvalue()[: len(buf.getvalue()) // 2], CFG)
+    assert r.reason == "image_truncated"
+    assert data  # the helper works on whole files
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "image_empty"),
+    (b"not an image at all" * 10, "image_decode_error"),
+    (b"\xff\xd8\xff" + b"\x00" * 100, "image_decode_error"),
+])
+def test_bad_bytes_get_a_reason_and_never_raise(data, reason):
+    assert process_image(data, CFG).reason == reason
+
+
+def test_max_side_downscales_keeping_the_ratio():
+    r = process_image(jpeg_bytes(1200, 800), ImageConfig(max_side=600))
+    assert r.ok and (r.width, r.height) == (600, 400) and (r.orig_width, r.orig_height) == (1200, 800)
+
+
+def test_palette_alpha_sample_is_kept():
+    assert process_image(palette_alpha(random.Random(0)), CFG).ok

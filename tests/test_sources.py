@@ -1,0 +1,125 @@
+import io
+import json
+import tarfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tuwen.transforms.sources import (InputError, InputFile, expand_inputs, input_root, read_jsonl, read_parquet,
+                                      read_tar, resolve_image_ref)
+
+
+def test_input_root_is_the_folder_before_the_first_wildcard():
+    assert input_root("/data/crawl/*.jsonl") == "/data/crawl/"
+    assert input_root("/data/crawl/2024-*/part-?.jsonl") == "/data/crawl/"
+    assert input_root("/data/crawl/a.jsonl") == "/data/crawl/"
+    assert input_root("gs://bucket/x/{a,b}/*.tar") == "gs://bucket/x/"
+
+
+def test_ids_do_not_change_when_the_crawl_folder_moves(tmp_path):
+    for where in ("one", "two/deeper"):
+        d = tmp_path / where / "day1"
+        d.mkdir(parents=True)
+        (d / "a.jsonl").write_text("{}\n")
+    a = expand_inputs([str(tmp_path / "one" / "*" / "*.jsonl")])
+    b = expand_inputs([str(tmp_path / "two/deeper" / "*" / "*.jsonl")])
+    assert a[0].source == b[0].source == "day1/a.jsonl"
+
+
+def test_no_match_is_a_start_up_error(tmp_path):
+    with pytest.raises(InputError, match="no input matched"):
+        expand_inputs([str(tmp_path / "*.jsonl")])
+
+
+def test_unknown_kind_is_a_start_up_error(tmp_path):
+    (tmp_path / "x.csv").write_text("a,b\n")
+    with pytest.raises(InputError, match="unknown input kind"):
+        expand_inputs([str(tmp_path / "*")])
+
+
+def test_same_relative_path_under_two_inputs_is_a_start_up_error(tmp_path):
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "part.jsonl").write_text("{}\n")
+    with pytest.raises(InputError, match="same relative path"):
+        expand_inputs([str(tmp_path / "a" / "*.jsonl"), str(tmp_path / "b" / "*.jsonl")])
+
+
+def test_image_refs_resolve_against_the_manifest_folder():
+    assert resolve_image_ref("/data/m/a.jsonl", "img/1.jpg") == "/data/m/img/1.jpg"
+    assert resolve_image_ref("/data/m/a.jsonl", "/abs/1.jpg") == "/abs/1.jpg"
+    assert resolve_image_ref("/data/m/a.jsonl", "file:///abs/1.jpg") == "/abs/1.jpg"
+    assert resolve_image_ref("gs://b/m/a.jsonl", "img/1.jpg") == "gs://b/m/img/1.jpg"
+    assert resolve_image_ref("/data/m/a.jsonl", "s3://b/1.jpg") == "s3://b/1.jpg"
+
+
+def jsonl_file(tmp_path, lines: bytes) -> InputFile:
+    p = tmp_path / "m.jsonl"
+    p.write_bytes(lines)
+    return InputFile(str(p), "m.jsonl", "jsonl")
+
+
+def test_jsonl_rows_get_ids_and_every_bad_line_a_reason(tmp_path):
+    f = jsonl_file(tmp_path, b"\n".join([
+        json.dumps({"text": "中文", "image": "a.jpg"}).encode(),
+        b'{"id": 7, "text": "x", "image": "b.jpg", "tag": "t"}',
+        b"",  # blank lines are not pairs
+        b'{"text": "cut',
+        b'["a list"]',
+        b'{"text": "\xd6\xd0"}',
+        b'{"image": "c.jpg"}',
+        b'{"text": "no image"}',
+    ]) + b"\n")
+    rows = list(read_jsonl(f, keep_columns=["tag"]))
+    assert [r["id"] for r in rows] == ["m.jsonl#0", "7", "m.jsonl#3", "m.jsonl#4", "m.jsonl#5", "m.jsonl#6",
+                                       "m.jsonl#7"]
+    assert [r.get("reason") for r in rows] == [None, None, "malformed_line", "malformed_line", "invalid_utf8",
+                                               "missing_text", "missing_image"]
+    assert rows[0]["image_ref"] == str(tmp_path / "a.jpg")
+    assert rows[1]["extra"] == {"tag": "t"}
+
+
+def test_parquet_rows_with_inline_bytes(tmp_path):
+    p = tmp_path / "x.parquet"
+    pq.write_table(pa.Table.from_pylist([{"text": "中", "image_bytes": b"abc", "id": None},
+                                         {"text": None, "image_bytes": b"def", "id": "named"}]), p)
+    rows = list(read_parquet(InputFile(str(p), "x.parquet", "parquet")))
+    assert [r["id"] for r in rows] == ["x.parquet#0", "named"]
+    assert rows[0]["image_bytes"] == b"abc" and rows[1]["text"] is None
+
+
+def test_corrupt_parquet_is_reported_not_raised(tmp_path):
+    p = tmp_path / "bad.parquet"
+    p.write_bytes(b"PAR1 this is not parquet")
+    rows = list(read_parquet(InputFile(str(p), "bad.parquet", "parquet")))
+    assert len(rows) == 1 and rows[0]["reason"] == "unreadable_input"
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_tar_members_group_by_key(tmp_path):
+    p = tmp_path / "s.tar"
+    _tar(p, [("k1.jpg", b"J1"), ("k1.txt", "一".encode()), ("k1.json", b'{"url": "u"}'), ("k1.gen.txt", "二".encode()),
+             ("k2.png", b"P2"), ("k2.txt", b"\xff\xfe"), ("k3.txt", "只有字".encode())])
+    rows = list(read_tar(InputFile(str(p), "s.tar", "tar"), keep_columns=["url"]))
+    assert [r["id"] for r in rows] == ["s.tar#k1", "s.tar#k2", "s.tar#k3"]
+    assert rows[0]["image_bytes"] == b"J1" and rows[0]["text"] == "一" and rows[0]["gen_text"] == "二"
+    assert rows[0]["extra"] == {"url": "u"}
+    assert rows[1]["reason"] == "invalid_utf8"
+    assert rows[2]["reason"] == "missing_image"
+
+
+def test_truncated_tar_reports_where_it_stopped(tmp_path):
+    p = tmp_path / "t.tar"
+    _tar(p, [("k1.jpg", b"J" * 5000), ("k1.txt", "一".encode()), ("k2.jpg", b"J" * 5000), ("k2.txt", b"x")])
+    data = p.read_bytes()
+    p.write_bytes(data[:6000])
+    rows = list(read_tar(InputFile(str(p), "t.tar", "tar")))
+    assert rows[-1]["reason"] == "unreadable_input"
