@@ -42,7 +42,7 @@ if [ $# -eq 0 ]; then
   "$venv/bin/tuwen" sample --output "$sample" >&2
   exec "$venv/bin/tuwen" run \
     --input "$sample/*.jsonl" --input "$sample/*.parquet" --input "$sample/*.tar" \
-    --output "$out" --overwrite
+    --output "$out" --overwrite --shard-size 32
 fi
 
 exec "$venv/bin/tuwen" run "$@"

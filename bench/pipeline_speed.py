@@ -76,7 +76,7 @@ def tool_command(tool: str, set_dir: Path, out: Path, args) -> tuple[list[str], 
                "--output_folder", str(out), "--output_format", "webdataset", "--resize_mode", "no",
                "--encode_format", "jpg", "--encode_quality", "90", "--processes_count", "1", "--thread_count", "1",
                "--number_sample_per_shard", str(args.shard_size), "--min_image_size", "256",
-               "--max_aspect_ratio", "2", "--incremental_mode", "overwrite", "--enable_wandb", "False"]
+               "--max_aspect_ratio", "2", "--enable_wandb", "False"]
         return cmd, dict(I2D_ENV)
     if tool == "pillow":
         return [str(VENV_PYTHON), str(Path(__file__).resolve()), "--pillow-loop", str(set_dir / "pairs.jsonl")], {}
@@ -160,7 +160,8 @@ def main(argv=None) -> int:
         full = min(results[tool]["full"], key=lambda r: r[0])
         tiny = min(results[tool]["tiny"], key=lambda r: r[0])
         whole = args.n / full[0]
-        steady = (args.n - args.tiny) / max(full[0] - tiny[0], 1e-9)
+        # With too few pairs the difference drowns in noise (or goes negative): say so instead of a number.
+        steady = (args.n - args.tiny) / (full[0] - tiny[0]) if full[0] - tiny[0] > 0.1 * full[0] else float("nan")
         rates[tool] = (whole, steady)
         print(f"{tool:<12} {full[2]:>6} {full[0]:>8.2f} {whole:>8.1f} {tiny[0]:>10.2f} {steady:>12.1f}/s "
               f"{full[1]:>7.2f} {args.n / max(full[1], 1e-9):>11.1f}")

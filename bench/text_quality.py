@@ -77,7 +77,8 @@ def main(argv=None) -> int:
     captions = [c for line in open(shared / "flickr8k_cn" / "pairs.jsonl", encoding="utf-8")
                 for c in json.loads(line)["captions"]]
     label_lines, seed = read_labels()
-    labelled = [entries[n - 1].strip() for n in label_lines]
+    # A leading or trailing * in a public list is list syntax (a wildcard mark), not part of the word.
+    labelled = [entries[n - 1].strip().strip("*") for n in label_lines]
 
     cfg = SensitiveConfig(lexicons=(str(lex_path),), default_allowlist=not args.no_default_allowlist,
                           hygiene=not args.no_hygiene)

@@ -193,7 +193,9 @@ def make_train_loader(cfg: StreamConfig, preprocess, tokenizer, workers: int):
     from torch.utils.data import DataLoader
 
     ds = TrainStream(cfg, preprocess, tokenizer)
-    kwargs = dict(batch_size=None, num_workers=workers)
+    # Its own generator, so creating the iterator does not draw from the global RNG that dropout uses (resume
+    # creates the iterator at a different point of the RNG stream than the uninterrupted run did).
+    kwargs = dict(batch_size=None, num_workers=workers, generator=torch.Generator().manual_seed(cfg.seed))
     if workers > 0:
         kwargs.update(prefetch_factor=2, persistent_workers=False)
     return DataLoader(ds, **kwargs)

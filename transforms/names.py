@@ -23,6 +23,7 @@ loads jieba lazily, once per process.
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import threading
 from importlib import resources
@@ -109,8 +110,27 @@ def _jieba():
                 jieba.setLogLevel(logging.WARNING)
                 jieba.dt.check_initialized()
                 tags = jieba.posseg.dt.word_tag_tab
-                _JIEBA = (jieba.dt, tags)
+                _JIEBA = (jieba.dt, tags, _given_name_char_scores(tags))
     return _JIEBA
+
+
+def _given_name_char_scores(tags: dict) -> dict:
+    """How much more often a character appears in the given names of jieba's dictionary than in its other words.
+
+    jieba's dictionary lists about 100,000 three-character Chinese names (tag nr); the other 250,000 words give
+    the character's ordinary use. 伟, 钧, 明 score high; 的, 票, 料 near zero.
+    """
+    lex = _Lexicons()
+    in_names: dict[str, int] = {}
+    elsewhere: dict[str, int] = {}
+    for w, tag in tags.items():
+        if tag == "nr" and len(w) == 3 and w[0] in lex.single_surnames:
+            for c in w[1:]:
+                in_names[c] = in_names.get(c, 0) + 1
+        else:
+            for c in set(w):
+                elsewhere[c] = elsewhere.get(c, 0) + 1
+    return {c: n / (elsewhere.get(c, 0) + 5) for c, n in in_names.items()}
 
 
 class PersonNames:
@@ -143,7 +163,7 @@ class PersonNames:
 
     def spans(self, text: str) -> set[tuple[int, int]]:
         """``(start, end)`` of every person name found (they may overlap; :meth:`find` merges them)."""
-        tokenizer, tags = _jieba()
+        tokenizer, tags, scores = _jieba()
         words = list(tokenizer.cut(text, HMM=True))
         starts = [0] * len(words)
         pos = 0
@@ -152,8 +172,12 @@ class PersonNames:
             pos += len(w)
         found: set[tuple[int, int]] = set()
         ctx = _Context(self._lex, text, words, starts, tags, tokenizer.FREQ)
+        self._scores = scores
         for k in range(len(words)):
             self._chinese_name(ctx, k, found)
+        self._hmm_names(ctx, found)
+        self._extend_split_names(ctx, found)
+        self._enumerations(ctx, found)
         self._titled_surnames(ctx, found)
         self._transliterated(ctx, found)
         return found
@@ -215,11 +239,17 @@ class PersonNames:
                         # surnames and rare words only.
                         ok = common and ctx.freq(k) < 1000
                     else:
-                        ok = ctx.freq(k) <= 200 or (not ambiguous and ctx.tags.get(given) in (None, "nr", "nrfg"))
+                        # jieba also tags some ordinary words nr (雷阵雨): the given part must not be a common
+                        # word, or its characters must be typical of given names
+                        ok = ctx.freq(k) <= 200 or (ctx.freqs.get(given) or 0) <= 50 or \
+                            self.given_score(given, mean=True) >= 0.15
                 elif tag is None:
                     ok = common if n == 2 else not ambiguous
                 elif tag == "nz":
                     ok = n == 3 and common and ctx.freq(k) <= 50
+                elif n == 3 and common and tag not in ("ns", "nt") and \
+                        ctx.tags.get(w[len(sur):]) in (None, "nr", "nrt", "nrfg"):
+                    ok = self.given_score(w[len(sur):], mean=True) >= 0.2  # 周恩来 (jieba: t)
                 else:
                     ok = False
                 if ok or ((tag is None or tag in _PERSON_TAGS or (n == 3 and tag == "nz"))
@@ -266,12 +296,137 @@ class PersonNames:
             if sur not in lex.common_surnames and not strong:
                 return
             # the given name is a word jieba knows (曹/火星): only with a title or verb of saying beside it
-            if len(nxt) >= 2 and nxt_tag is not None and nxt_tag not in _PERSON_TAGS and not strong:
+            if len(nxt) >= 2 and nxt_tag is not None and nxt_tag not in _PERSON_TAGS and not strong and not (
+                    ctx.freq(k + 1) <= 100 and self.given_score(nxt, mean=True) >= 0.15):
                 return
             pw = ctx.prev_word(k)
             if pw and (pw[-1].isdigit() or ctx.tags.get(pw) == "m" or (len(pw) == 1 and pw in lex.name_prefixes)):
                 return  # 8000张门票: a measure word, not a surname
             found.add((s, end))
+
+    def _hmm_names(self, ctx: "_Context", found: set) -> None:
+        """Names jieba's dictionary does not know, as tagged by jieba.posseg's character HMM.
+
+        ``jieba.posseg`` runs a part-of-speech HMM over the stretches of text its dictionary does not cover; running
+        it only over those stretches (words jieba.cut did not find in its dictionary, and the single characters
+        around them) gives the same tags at a fraction of the cost of tagging the whole text.
+        """
+        lex = self._lex
+        words, starts = ctx.words, ctx.starts
+        k, nw = 0, len(words)
+        windows: list[list[int]] = []
+        for k in range(nw):
+            w = words[k]
+            if len(w) < 2 or ctx.tags.get(w) is not None or not self._hmm_piece(ctx, k):
+                continue
+            # the unknown word and a single character on each side: enough for the HMM to place a
+            # name's edges, and it keeps the (slow) tagger off the rest of the text
+            a = k
+            while a > k - 1 and a > 0 and len(words[a - 1]) == 1 and self._hmm_piece(ctx, a - 1):
+                a -= 1
+            b = k + 1
+            while b < k + 2 and b < nw and self._hmm_piece(ctx, b) and (len(words[b]) == 1 or b == k + 1):
+                b += 1
+            if windows and a <= windows[-1][1]:
+                windows[-1][1] = max(windows[-1][1], b)
+            else:
+                windows.append([a, b])
+        for a_k, b_k in windows:
+            a = starts[a_k]
+            for w, tag, ws in _hmm_tag("".join(words[a_k:b_k])):
+                if tag not in _PERSON_TAGS or len(w) < 2 or w in lex.not_person:
+                    continue
+                sur = self._surname_of(w)
+                if sur is not None and len(w) <= 4:
+                    given = w[len(sur):]
+                    if not self._given_ok(given) or sur in lex.ambiguous_surnames or \
+                            self.given_score(given) < 0.1 or (len(w) == 2 and sur not in lex.common_surnames):
+                        continue
+                elif len(w) < 3 or not all(c in lex.translit_chars for c in w):
+                    continue
+                found.add((a + ws, a + ws + len(w)))
+
+    @staticmethod
+    def _hmm_piece(ctx: "_Context", k: int) -> bool:
+        w = ctx.words[k]
+        return (len(w) == 1 or ctx.tags.get(w) is None) and IDEOGRAPH_RE.match(w[0]) is not None and \
+            all(IDEOGRAPH_RE.match(c) for c in w)
+
+    def given_score(self, given: str, mean: bool = False) -> float:
+        """The weakest (or the mean) character's given-name score (see :func:`_given_name_char_scores`)."""
+        scores = [self._scores.get(c, 0.0) for c in given]
+        if not scores:
+            return 0.0
+        return sum(scores) / len(scores) if mean else min(scores)
+
+    def _extend_split_names(self, ctx: "_Context", found: set) -> None:
+        """李铁/辰 校长, 赵国/钧 少将: jieba cut the last given-name character off a name found as two characters."""
+        lex = self._lex
+        for s, e in list(found):
+            if e - s != 2 or self._surname_of(ctx.text[s:e] + "x") is None:
+                continue
+            k = ctx.index_at(s)
+            if k is None or len(ctx.words[k]) != 2 or k + 1 >= len(ctx.words):
+                continue
+            c = ctx.words[k + 1]
+            if len(c) != 1 or not self._given_ok(c) or self._scores.get(c, 0.0) < 0.2:
+                continue
+            after = ctx.words[k + 2] if k + 2 < len(ctx.words) else ""
+            if after == "" or not IDEOGRAPH_RE.match(after[:1]) or after in lex.titles_after or \
+                    after in lex.context_after or (len(after) >= 2 and ctx.tag(k + 2) is not None):
+                found.discard((s, e))
+                found.add((s, e + 1))
+
+    def _enumerations(self, ctx: "_Context", found: set) -> None:
+        """柳大华、徐天红、高华: an item of a list of names is a name when it has a name's shape."""
+        text, lex = ctx.text, self._lex
+        if "、" not in text:
+            return
+        masked = set()
+        for s, e in found:
+            masked.update(range(s, e))
+        for _ in range(2):
+            changed = False
+            for p, ch in enumerate(text):
+                if ch != "、":
+                    continue
+                left, right = self._list_item(ctx, p, -1), self._list_item(ctx, p + 1, +1)
+                for here, there in ((left, right), (right, left)):
+                    if here is None or there is None:
+                        continue
+                    hs, he = here
+                    ts, te = there
+                    if all(i in masked for i in range(ts, te)) and not any(i in masked for i in range(hs, he)):
+                        item = text[hs:he]
+                        sur = self._name_shape(item)
+                        if sur is not None and sur not in lex.function_surnames and \
+                                self.given_score(item[len(sur):]) >= 0.1 and item not in lex.not_person:
+                            found.add((hs, he))
+                            masked.update(range(hs, he))
+                            changed = True
+            if not changed:
+                break
+
+    def _list_item(self, ctx: "_Context", pos: int, direction: int) -> Optional[tuple[int, int]]:
+        """The 2-4 ideographs next to a list separator at ``pos`` (going left for -1), ending at a separator."""
+        text = ctx.text
+        if direction < 0:
+            e = pos
+            s = e
+            while s > 0 and IDEOGRAPH_RE.match(text[s - 1]) and e - s < 5:
+                s -= 1
+        else:
+            s = pos
+            e = s
+            while e < len(text) and IDEOGRAPH_RE.match(text[e]) and e - s < 5:
+                e += 1
+        if not 2 <= e - s <= 4:
+            return None
+        # the item must be bounded by a separator or punctuation on its far side
+        far = text[s - 1] if direction < 0 and s > 0 else (text[e] if direction > 0 and e < len(text) else "")
+        if far and IDEOGRAPH_RE.match(far):
+            return None
+        return (s, e)
 
     def _is_title_word(self, w: str, sur: str) -> bool:
         return w[len(sur):] in self._lex.titles_after
@@ -372,6 +527,33 @@ class PersonNames:
             found.add((a, b))
 
 
+@functools.lru_cache(maxsize=65536)
+def _hmm_tag(chars: str) -> tuple:
+    """``(word, tag, start)`` for a run of ideographs, by jieba.posseg's HMM (its ``__cut``); cached because
+    captions repeat."""
+    return tuple(_hmm_tag_uncached(chars))
+
+
+def _hmm_tag_uncached(chars: str):
+    from jieba.posseg import char_state_tab_P, emit_P, start_P, trans_P
+    from jieba.posseg.viterbi import viterbi
+
+    _, pos_list = viterbi(chars, char_state_tab_P, start_P, trans_P, emit_P)
+    begin, nexti = 0, 0
+    for i, ch in enumerate(chars):
+        state, tag = pos_list[i]
+        if state == "B":
+            begin = i
+        elif state == "E":
+            yield chars[begin:i + 1], tag, begin
+            nexti = i + 1
+        elif state == "S":
+            yield ch, tag, i
+            nexti = i + 1
+    if nexti < len(chars):
+        yield chars[nexti:], pos_list[nexti][1], nexti
+
+
 class _Context:
     """One text's words and their neighbourhood, for the rules above."""
 
@@ -380,6 +562,9 @@ class _Context:
     def __init__(self, lex: _Lexicons, text: str, words: list[str], starts: list[int], tags: dict, freqs: dict):
         self.lex, self.text, self.words, self.starts, self.tags, self.freqs = lex, text, words, starts, tags, freqs
         self._start_index = {s: k for k, s in enumerate(starts)}
+
+    def index_at(self, pos: int) -> Optional[int]:
+        return self._start_index.get(pos)
 
     def freq(self, k: int) -> int:
         """jieba's dictionary count for word ``k`` (0 when unknown)."""

@@ -69,7 +69,8 @@ FUNCTION_CHARS = frozenset("的地得了着过和与及或是在有为被把对�
 
 _BLOCK = "\x00"  # stands in the canonical stream for <人名>: no entry holds it, so no match crosses a name mask
 SEPARATOR_RE = re.compile(r"[\W_]")  # not a letter, digit or ideograph: spaces, punctuation, symbols, Cf, marks
-_CONTENT_RUN_RE = re.compile(r"[^\W_]+|\x00+")
+_SEPARATORS_RE = re.compile(r"[^\w\x00]+|_+")  # what the canonical stream leaves out (the blocker stays)
+_STREAM_CHAR_RE = re.compile(r"[^\W_]|\x00")
 _DIGITS_RE = re.compile(r"[0-9]+")
 _ASCII_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
@@ -222,11 +223,14 @@ def common_vocabulary() -> frozenset:
         p = _jieba_dictionary_path()
         words = set()
         if p is not None:
+            table = char_table()
             data = p.read_text(encoding="utf-8")
-            for w, f in re.findall(r"^(\S+) (\d+)", data, re.M):
+            # Only lines whose frequency has 3+ digits can pass COMMON_WORD_MIN_FREQ (100): skip the rest unparsed.
+            for w, f in re.findall(r"^(\S+) (\d{3,})", data, re.M):
                 f = int(f)
                 if f >= COMMON_WORD_MIN_FREQ and (len(w) > 1 or f >= COMMON_CHAR_MIN_FREQ):
-                    words.add(canonical_entry(w))
+                    w = w.translate(table)
+                    words.add(SEPARATOR_RE.sub("", w) if SEPARATOR_RE.search(w) else w)
         _COMMON = frozenset(words)
     return _COMMON
 
@@ -319,16 +323,16 @@ class SensitiveMatcher:
         if not text or not len(self.automaton):
             return []
         canon = canonical_chars(text)
-        if SEPARATOR_RE.search(canon) is None:
-            stream, pos = canon, None
-        else:
-            runs = [(m.start(), m.end()) for m in _CONTENT_RUN_RE.finditer(canon)]
-            stream = "".join(canon[s:e] for s, e in runs)
-            pos = [i for s, e in runs for i in range(s, e)]
+        stream = _SEPARATORS_RE.sub("", canon)
+        hits = list(self.automaton.iter(stream))
+        if not hits:  # the common case: no position map needed
+            return []
+        # pos[i] = index in the text of the stream's i-th character (None when nothing was left out)
+        pos = None if len(stream) == len(canon) else [m.start() for m in _STREAM_CHAR_RE.finditer(canon)]
         found: list[list] = []
         strong_spans: list[tuple[int, int]] = []
         n = len(canon)
-        for end, (length, strength, ascii_start, ascii_end, key) in self.automaton.iter(stream):
+        for end, (length, strength, ascii_start, ascii_end, key) in hits:
             first = end - length + 1
             if pos is None:
                 s, e = first, end + 1

@@ -1,0 +1,99 @@
+"""Speed of `tuwen text --steps sensitive` with the 61k public list, as whole commands (start-up included), against
+a baseline command that builds a raw pyahocorasick automaton from the same list and calls `Automaton.iter` once
+per caption, reading and writing the same JSONL. Both run on the same captions in this one run.
+
+Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10]
+
+Inputs are built at run time from ../shared/data/flickr8k_cn (human captions, one JSON line each) into
+bench/_work/. `cold` runs give tuwen an empty matcher cache (it classifies and builds the 61k list), `warm` runs
+reuse the cache the cold run wrote. Ratio = baseline seconds / tuwen seconds (goal >= 0.5).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "bench" / "_work"
+PY = sys.executable
+
+BASELINE = r"""
+import json, sys, ahocorasick
+A = ahocorasick.Automaton()
+with open(sys.argv[1], encoding="utf-8") as f:
+    for line in f:
+        w = line.strip()
+        if w:
+            A.add_word(w, len(w))
+A.make_automaton()
+out = sys.stdout
+for line in sys.stdin:
+    obj = json.loads(line)
+    text = obj["text"]
+    obj["hits"] = [(end - n + 1, end + 1) for end, n in A.iter(text)]
+    out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+"""
+
+
+def timed(cmd: list[str], stdin_path: Path, env=None) -> float:
+    with open(stdin_path, "rb") as fin:
+        t = time.perf_counter()
+        subprocess.run(cmd, stdin=fin, stdout=subprocess.DEVNULL, check=True, env=env)
+        return time.perf_counter() - t
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--scale", type=int, nargs="+", default=[1, 10],
+                    help="input sizes as multiples of the 12,500 human captions")
+    args = ap.parse_args(argv)
+    shared = Path(args.shared)
+    lex = shared / "lexicons" / "sensitive_public_61k.txt"
+    caps = [c for line in open(shared / "flickr8k_cn" / "pairs.jsonl", encoding="utf-8")
+            for c in json.loads(line)["captions"]]
+    WORK.mkdir(parents=True, exist_ok=True)
+    base_py = WORK / "aho_baseline.py"
+    base_py.write_text(BASELINE, encoding="utf-8")
+    tuwen = [PY, "-m", "tuwen.cli", "text", "--steps", "sensitive", "--lexicon", str(lex)]
+    baseline = [PY, str(base_py), str(lex)]
+    print("tuwen:    " + " ".join(tuwen) + " < INPUT")
+    print("baseline: " + " ".join(baseline) + " < INPUT")
+    for scale in args.scale:
+        inp = WORK / f"captions_x{scale}.jsonl"
+        with open(inp, "w", encoding="utf-8") as f:
+            for _ in range(scale):
+                for c in caps:
+                    f.write(json.dumps({"text": c}, ensure_ascii=False) + "\n")
+        n = len(caps) * scale
+        res = {"baseline": [], "cold": [], "warm": []}
+        for _ in range(args.repeat):
+            cache = tempfile.mkdtemp(prefix="tuwen-cache-")
+            env = dict(os.environ, TUWEN_CACHE_DIR=cache)
+            try:
+                res["baseline"].append(timed(baseline, inp))
+                res["cold"].append(timed(tuwen, inp, env))
+                res["warm"].append(timed(tuwen, inp, env))
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+        med = {k: statistics.median(v) for k, v in res.items()}
+        print(f"\n{n} captions ({scale} x 12,500), median of {args.repeat}:")
+        print(f"  baseline (raw Automaton.iter)  {med['baseline']:.2f} s  {n / med['baseline']:>9.0f} captions/s")
+        for k in ("cold", "warm"):
+            print(f"  tuwen text, {k} cache         {med[k]:.2f} s  {n / med[k]:>9.0f} captions/s   "
+                  f"ratio {med['baseline'] / med[k]:.2f} x (goal >= 0.5)")
+    print("\ncommand: .venv/bin/python bench/text_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

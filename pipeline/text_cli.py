@@ -1,0 +1,281 @@
+"""``tuwen text`` and ``tuwen lexicon lint``: the pipeline's text filters on JSONL, without a Beam runner.
+
+``tuwen text --steps normalize,boilerplate,names,sensitive [--lexicon PATH ...] [--allowlist PATH ...]
+[--boilerplate-list PATH]`` reads JSONL on stdin and writes one JSONL line per input line, in order: the input's
+fields, with ``text`` cleaned, plus ``edits`` (every change, in code points of the raw input text) and, for a line
+the pipeline would drop, ``dropped`` = ``{stage, reason}``. A line that is not a JSON object gets ``{"error": ...}``.
+It runs the same :class:`~tuwen.transforms.text.TextCleaner` the pipeline's text stage runs, and imports neither
+apache_beam nor torch: the names and boilerplate steps are imported only when asked for.
+
+``tuwen lexicon lint --lexicon L --sample CORPUS.jsonl [--write-allowlist OUT]`` prints the lexicon entries that
+would mask the most characters of a sample corpus, with counts, so that a user can review a noisy public list
+before a run, and drafts an allowlist from them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from typing import IO, Iterable, Optional, Sequence
+
+from tuwen.transforms.text import STEP_ORDER, EditedText, Normalize, TextCleaner
+
+OPTIONAL_STEPS = tuple(s for s in STEP_ORDER if s != "normalize")
+
+
+class UsageError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building the steps
+# ---------------------------------------------------------------------------------------------------------------
+
+def parse_steps(spec: str) -> list[str]:
+    """``normalize,names`` → the optional steps asked for, in the fixed pipeline order."""
+    names = [s.strip() for s in spec.split(",") if s.strip()]
+    unknown = sorted(set(names) - set(STEP_ORDER))
+    if unknown:
+        raise UsageError(f"unknown step(s) {', '.join(unknown)}; choose from {','.join(STEP_ORDER)}")
+    return [s for s in OPTIONAL_STEPS if s in names]
+
+
+def _import_step_module(step: str, module: str):
+    try:
+        return __import__(f"tuwen.transforms.{module}", fromlist=["_"])
+    except ModuleNotFoundError as e:
+        if e.name in (f"tuwen.transforms.{module}",):
+            raise UsageError(f"step {step!r} is not available: module tuwen.transforms.{module} is not installed "
+                             f"in this build") from None
+        raise
+
+
+def sensitive_step(args):
+    from tuwen.transforms.sensitive import MaskSensitiveWords, SensitiveConfig
+    return MaskSensitiveWords(SensitiveConfig(
+        lexicons=tuple(args.lexicon), allowlists=tuple(args.allowlist),
+        default_lexicons=not args.no_default_lexicons, default_allowlist=not args.no_default_allowlist,
+        hygiene=not getattr(args, "no_hygiene", False)))
+
+
+def names_step():
+    return _import_step_module("names", "names").PersonNames()
+
+
+def boilerplate_step(list_path: Optional[str], texts: Optional[Sequence[str]]):
+    """A StripBoilerplate step from a reviewed TSV list, or mined over ``texts`` (the whole input)."""
+    bp = _import_step_module("boilerplate", "boilerplate")
+    if list_path:
+        reader = getattr(bp, "read_boilerplate_tsv", None) or getattr(bp, "read_fragments_tsv")
+        with open(list_path, encoding="utf-8") as f:
+            fragments = reader(f)
+    else:
+        fragments = bp.mine_boilerplate(list(texts or ()))
+    return bp.StripBoilerplate(fragments)
+
+
+def _normalized(raw) -> Optional[str]:
+    """What the boilerplate step sees of a raw text: the text after normalisation (None for a non-text)."""
+    if not isinstance(raw, str):
+        return None
+    et = EditedText(raw)
+    et.apply("normalize", Normalize().find(raw))
+    return et.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tuwen text
+# ---------------------------------------------------------------------------------------------------------------
+
+def _text_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="tuwen text",
+        description="Clean JSONL captions on stdin with the pipeline's text filters; JSONL out, one line per line in.")
+    ap.add_argument("--steps", default="normalize",
+                    help="comma-separated: normalize,boilerplate,names,sensitive (always run in that order; "
+                         "normalize always runs)")
+    _add_lexicon_options(ap)
+    ap.add_argument("--boilerplate-list", metavar="PATH",
+                    help="reviewed boilerplate TSV (fragment, position, doc_count); without it the boilerplate step "
+                         "mines its list over the whole input first")
+    ap.add_argument("--max-chars", type=int, default=1000, help="texts longer than this are dropped (text_too_long)")
+    return ap
+
+
+def _add_lexicon_options(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--lexicon", action="append", default=[], metavar="PATH",
+                    help="extra sensitive-word list, one entry per line (repeatable); public lists go through the "
+                         "hygiene policy unless their header holds '# tuwen-lexicon: trusted'")
+    ap.add_argument("--allowlist", action="append", default=[], metavar="PATH",
+                    help="entries never to mask, one per line (repeatable)")
+    ap.add_argument("--no-default-lexicons", action="store_true", help="do not load the shipped starter lexicons")
+    ap.add_argument("--no-default-allowlist", action="store_true", help="do not load the shipped allowlist")
+
+
+def clean_record(cleaner: TextCleaner, line: str) -> dict:
+    """One output record for one input line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as e:
+        return {"error": f"invalid JSON: {e.msg} at column {e.colno}"}
+    if not isinstance(obj, dict):
+        return {"error": f"not a JSON object ({type(obj).__name__})"}
+    res = cleaner.clean(obj.get("text"))
+    out = dict(obj)
+    out["text"] = res.text
+    out["edits"] = [ed.as_dict() for ed in res.edits]
+    if res.dropped is not None:
+        out["dropped"] = {"stage": res.dropped[0], "reason": res.dropped[1]}
+    else:
+        out.pop("dropped", None)
+    return out
+
+
+def run_text(lines: Iterable[str], out: IO[str], steps: Sequence, max_chars: int = 1000) -> int:
+    cleaner = TextCleaner(steps, max_chars=max_chars)
+    dumps = json.dumps
+    buf: list[str] = []
+    n = 0
+    for line in lines:
+        buf.append(dumps(clean_record(cleaner, line.rstrip("\r\n")), ensure_ascii=False))
+        n += 1
+        if len(buf) >= 512:  # one write per block of lines: per-line writes cost more than the cleaning
+            out.write("\n".join(buf) + "\n")
+            buf.clear()
+    if buf:
+        out.write("\n".join(buf) + "\n")
+    return n
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _text_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        wanted = parse_steps(args.steps)
+        lines: Iterable[str] = sys.stdin
+        steps = []
+        if "boilerplate" in wanted:
+            texts = None
+            if not args.boilerplate_list:
+                lines = sys.stdin.readlines()  # mining needs the whole input before the first line is cleaned
+                texts = []
+                for ln in lines:
+                    try:
+                        obj = json.loads(ln)
+                    except json.JSONDecodeError:
+                        continue
+                    t = _normalized(obj.get("text")) if isinstance(obj, dict) else None
+                    if t:
+                        texts.append(t)
+            steps.append(boilerplate_step(args.boilerplate_list, texts))
+        if "names" in wanted:
+            steps.append(names_step())
+        if "sensitive" in wanted:
+            steps.append(sensitive_step(args).setup())
+    except (UsageError, OSError) as e:
+        print(f"tuwen text: {e}", file=sys.stderr)
+        return 2
+    run_text(lines, sys.stdout, steps, args.max_chars)
+    sys.stdout.flush()
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tuwen lexicon lint
+# ---------------------------------------------------------------------------------------------------------------
+
+def _lint_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="tuwen lexicon lint",
+        description="Print the sensitive-word entries that would mask the most characters of a sample corpus.")
+    _add_lexicon_options(ap)
+    ap.add_argument("--sample", required=True, metavar="CORPUS.jsonl", help="JSONL with a text field per line")
+    ap.add_argument("--field", default="text", help="JSON field holding the text (default: text)")
+    ap.add_argument("--top", type=int, default=40, help="how many entries to print (default 40)")
+    ap.add_argument("--min-docs", type=int, default=2,
+                    help="--write-allowlist only takes entries masked in at least this many texts (default 2)")
+    ap.add_argument("--no-hygiene", action="store_true", help="judge the lists as they are, every entry masked")
+    ap.add_argument("--write-allowlist", metavar="OUT",
+                    help="write the listed public-list entries to OUT as a draft allowlist to review")
+    return ap
+
+
+def _read_sample(path: str, field: str) -> list[str]:
+    texts = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                vals = obj.get(field)
+                for v in (vals if isinstance(vals, list) else [vals]):
+                    t = _normalized(v)
+                    if t:
+                        texts.append(t)
+    return texts
+
+
+def lint_counts(step, texts: Sequence[str]) -> tuple[Counter, Counter, int, int]:
+    """Per canonical entry: masked characters and texts; plus total masked and total characters."""
+    matcher = step.matcher
+    chars: Counter = Counter()
+    docs: Counter = Counter()
+    masked = total = 0
+    for t in texts:
+        total += len(t)
+        seen = set()
+        for m in matcher.matches(t, step.config.max_gap):
+            if m.masked:
+                chars[m.key] += m.end - m.start
+                seen.add(m.key)
+        docs.update(seen)
+        masked += sum(e - s for s, e in matcher.spans(t, step.config.max_gap))
+    return chars, docs, masked, total
+
+
+def lexicon_main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: tuwen lexicon lint --lexicon L --sample CORPUS.jsonl [--write-allowlist OUT]\n\n"
+              "sub-commands:\n  lint   entries of a sensitive-word list that would mask the most of a sample")
+        return 0 if argv else 2
+    if argv[0] != "lint":
+        print(f"tuwen lexicon: unknown sub-command {argv[0]!r} (try: tuwen lexicon lint --help)", file=sys.stderr)
+        return 2
+    args = _lint_parser().parse_args(argv[1:])
+    try:
+        texts = _read_sample(args.sample, args.field)
+        step = sensitive_step(args).setup()
+    except OSError as e:
+        print(f"tuwen lexicon lint: {e}", file=sys.stderr)
+        return 2
+    matcher = step.matcher
+    chars, docs, masked, total = lint_counts(step, texts)
+    stats = matcher.stats
+    print(f"lexicons: {stats.get('entries', 0)} entries; " +
+          ", ".join(f"{k} {v}" for k, v in sorted(stats.items()) if k != "entries"))
+    share = 100 * masked / total if total else 0.0
+    print(f"sample: {len(texts)} texts, {total} characters; masked {masked} characters ({share:.3f} %)")
+    print(f"\n{'rank':>4} {'chars':>7} {'texts':>6}  {'class':<16} {'entry':<20} source")
+    top = chars.most_common(args.top)
+    for i, (key, n) in enumerate(top, 1):
+        strength, reason, original, source = matcher.info[key]
+        print(f"{i:>4} {n:>7} {docs[key]:>6}  {reason:<16} {original:<20} {source}")
+    if not top:
+        print("   (no entry masks anything in this sample)")
+    if args.write_allowlist:
+        picked = [matcher.info[k][2] for k, _ in top
+                  if docs[k] >= args.min_docs and matcher.info[k][1] != "trusted"]
+        with open(args.write_allowlist, "w", encoding="utf-8") as f:
+            f.write("# Draft allowlist written by `tuwen lexicon lint` from the entries that masked the most of\n"
+                    f"# {args.sample} ({len(texts)} texts). Review it: delete every line that is truly sensitive,\n"
+                    "# then pass it with --allowlist. One entry per line; # lines are comments.\n")
+            f.writelines(p + "\n" for p in picked)
+        print(f"\nwrote {len(picked)} entries to {args.write_allowlist} (review before use)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
