@@ -43,10 +43,34 @@ class TuwenOptions(PipelineOptions):
         txt = parser.add_argument_group("text filters")
         txt.add_argument("--max-text-chars", type=int, default=1000, metavar="N",
                          help="drop texts longer than this many characters (default: %(default)s)")
+        txt.add_argument("--text-steps", default="boilerplate,names,sensitive", metavar="STEPS",
+                         help="text-safety steps, comma-separated, run in the fixed order normalize → boilerplate → "
+                              "names → sensitive (normalize always runs); '' for normalisation only "
+                              "(default: %(default)s)")
+        txt.add_argument("--lexicon", action="append", default=None, metavar="PATH",
+                         help="an extra sensitive-word list, one entry per line; repeatable (default: only the "
+                              "shipped starter lexicons)")
+        txt.add_argument("--allowlist", action="append", default=None, metavar="PATH",
+                         help="entries never to mask, one per line; repeatable (default: the shipped allowlist)")
+        txt.add_argument("--no-default-lexicons", action="store_true", default=False,
+                         help="do not load the shipped starter lexicons (default: load them)")
+        txt.add_argument("--no-default-allowlist", action="store_true", default=False,
+                         help="do not load the shipped allowlist (default: load it)")
+        txt.add_argument("--boilerplate-list", default=None, metavar="TSV",
+                         help="reuse a reviewed boilerplate list (fragment, position, doc_count; the format of "
+                              "boilerplate_mined.tsv) instead of mining this run's texts (default: mine)")
         run = parser.add_argument_group("run")
         run.add_argument("--progress-seconds", type=float, default=15.0, metavar="S",
                          help="seconds between progress lines from each worker; 0 turns them off "
                               "(default: %(default)s)")
+
+    def text_steps_config(self):
+        from tuwen.transforms.text_steps import TextStepsConfig, parse_step_list
+
+        return TextStepsConfig(steps=parse_step_list(self.text_steps), lexicons=tuple(self.lexicon or ()),
+                               allowlists=tuple(self.allowlist or ()),
+                               default_lexicons=not self.no_default_lexicons,
+                               default_allowlist=not self.no_default_allowlist, max_chars=self.max_text_chars)
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]

@@ -66,7 +66,8 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
     keep = opts.keep_column_list()
     pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
-    outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, opts.max_text_chars, staging,
+    text_config = opts.text_steps_config()
+    outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
                                                                opts.progress_seconds)
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
     shard_results = (kept
@@ -91,6 +92,13 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     for name in ("min_side", "shard_size", "max_text_chars", "max_pixels", "max_image_bytes"):
         if getattr(opts, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive")
+    try:
+        opts.text_steps_config()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):
+        if not FileSystems.exists(path):
+            raise UsageError(f"no such file: {path}")
     if opts.max_aspect_ratio < 1 or not 1 <= opts.jpeg_quality <= 100 or opts.max_side < 0:
         raise UsageError("--max-aspect-ratio must be >= 1, --jpeg-quality in 1..100, --max-side >= 0")
     standard = options.view_as(StandardOptions)

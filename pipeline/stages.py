@@ -24,7 +24,7 @@ from tuwen.transforms import shards as fmt
 from tuwen.transforms.image import ImageConfig, process_image
 from tuwen.transforms.reasons import REASONS, stage_of
 from tuwen.transforms.sources import InputFile, read_bytes, read_pairs
-from tuwen.transforms.text import TextCleaner
+from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
 log = logging.getLogger("tuwen")
 
@@ -119,14 +119,18 @@ class _StagingFile:
 
 
 class _CheckAndStage(beam.DoFn):
-    def __init__(self, image_config: ImageConfig, max_text_chars: int, staging_dir: str, progress_seconds: float):
+    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
+                 progress_seconds: float, fragments: Optional[list] = None):
         self.image_config = image_config
-        self.max_text_chars = max_text_chars
+        self.text_config = text_config
         self.staging_dir = staging_dir
         self.progress_seconds = progress_seconds
+        self.fragments = fragments  # a reviewed boilerplate list; None: the run's mined list (a side input)
 
     def setup(self):
-        self.cleaner = TextCleaner(max_chars=self.max_text_chars)
+        # The heavy objects (sensitive-word automaton, jieba) are built once per worker, here.
+        self.masking = self.text_config.masking_steps()
+        self.cleaner = None
         self.counters = _Counters()
         self.seen = self.passed = 0
         self.started = self.last_report = time.monotonic()
@@ -150,7 +154,10 @@ class _CheckAndStage(beam.DoFn):
         self.counters.inc(f"rejected_{reason}")
         return reject(pair, reason, detail)
 
-    def process(self, pair: dict):
+    def process(self, pair: dict, mined=None):
+        if self.cleaner is None:
+            fragments = self.fragments if self.fragments is not None else mined
+            self.cleaner = self.text_config.build(fragments, self.masking)
         self.seen += 1
         self.counters.inc("pairs_read")
         if self.progress_seconds and time.monotonic() - self.last_report >= self.progress_seconds:
@@ -195,9 +202,11 @@ class _CheckAndStage(beam.DoFn):
                 gen_text = gen.text
         else:
             gen_text = None
+        extra = {k: mask_only(v, self.masking) if isinstance(v, str) else v
+                 for k, v in (pair.get("extra") or {}).items()}
         return {
             "outcome": KEPT, "id": pair["id"], "key": fmt.sample_key(pair["id"]), "source": pair["source"],
-            "row": pair["row"], "text": text.text, "gen_text": gen_text, "extra": pair.get("extra") or {},
+            "row": pair["row"], "text": text.text, "gen_text": gen_text, "extra": extra,
             "width": image.width, "height": image.height, "orig_width": image.orig_width,
             "orig_height": image.orig_height, "sha256": image.sha256,
             "staged": self.staging.append(image.jpeg),
@@ -211,18 +220,20 @@ class CheckAndStage(beam.PTransform):
     their bytes are checked where they were read, so the bytes never cross a shuffle.
     """
 
-    def __init__(self, image_config: ImageConfig, max_text_chars: int, staging_dir: str,
-                 progress_seconds: float = 15.0):
+    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
+                 progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None):
         super().__init__()
-        self.fn_args = (image_config, max_text_chars, staging_dir, progress_seconds)
+        self.fn_args = (image_config, text_config, staging_dir, progress_seconds, fragments)
+        self.mined = mined  # a one-element PCollection: the mined boilerplate list
 
     def expand(self, pairs):
+        side = {"mined": beam.pvalue.AsSingleton(self.mined)} if self.mined is not None else {}
         by_ref, inline = pairs | "SplitByImageSource" >> beam.Partition(
             lambda pair, n: 1 if "image_bytes" in pair else 0, 2)
         from_refs = (by_ref
                      | "SpreadReferencedPairs" >> beam.Reshuffle()
-                     | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args)))
-        from_inline = inline | "CheckInlinePairs" >> beam.ParDo(_CheckAndStage(*self.fn_args))
+                     | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side))
+        from_inline = inline | "CheckInlinePairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side)
         return (from_refs, from_inline) | "AllOutcomes" >> beam.Flatten()
 
 

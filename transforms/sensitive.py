@@ -225,8 +225,9 @@ def common_vocabulary() -> frozenset:
         if p is not None:
             table = char_table()
             data = p.read_text(encoding="utf-8")
-            # Only lines whose frequency has 3+ digits can pass COMMON_WORD_MIN_FREQ (100): skip the rest unparsed.
-            for w, f in re.findall(r"^(\S+) (\d{3,})", data, re.M):
+            # Lines whose frequency has fewer digits than COMMON_WORD_MIN_FREQ cannot pass: skip them unparsed.
+            digits = len(str(COMMON_WORD_MIN_FREQ))
+            for w, f in re.findall(r"^(\S+) (\d{%d,})" % digits, data, re.M):
                 f = int(f)
                 if f >= COMMON_WORD_MIN_FREQ and (len(w) > 1 or f >= COMMON_CHAR_MIN_FREQ):
                     w = w.translate(table)

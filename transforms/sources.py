@@ -168,7 +168,9 @@ def read_jsonl(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]
                 try:
                     record = json.loads(line)
                 except ValueError as e:
-                    yield _reject(f, row, "malformed_line", f"{e}: {line[:120]!r}")
+                    # The error's position only: a reject log never repeats the text (it may hold what
+                    # masking would remove).
+                    yield _reject(f, row, "malformed_line", f"{type(e).__name__}: {e}")
                     continue
                 if not isinstance(record, dict):
                     yield _reject(f, row, "malformed_line", f"a JSON {type(record).__name__}, not an object")

@@ -1,0 +1,72 @@
+"""Which text steps a run uses, and building them: one place for the pipeline, ``tuwen text`` and the trainer.
+
+:class:`TextStepsConfig` is small and picklable (what a Beam DoFn carries to workers); :meth:`build` makes the heavy
+objects (the sensitive-word automaton, jieba) and is called in a DoFn's ``setup()``. Boilerplate fragments come from
+a reviewed list or from the run's own mining pass, so they are passed in at build time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from tuwen.transforms.text import EditedText, TextCleaner
+
+OPTIONAL_STEPS = ("boilerplate", "names", "sensitive")
+
+
+def parse_step_list(spec: str) -> tuple[str, ...]:
+    """``"names,sensitive"`` → the optional steps in their fixed order; normalize always runs and may be named."""
+    names = [s.strip() for s in (spec or "").split(",") if s.strip()]
+    unknown = sorted(set(names) - set(OPTIONAL_STEPS) - {"normalize"})
+    if unknown:
+        raise ValueError(f"unknown text step(s) {', '.join(unknown)}; choose from normalize,"
+                         f"{','.join(OPTIONAL_STEPS)}")
+    return tuple(s for s in OPTIONAL_STEPS if s in names)
+
+
+@dataclass(frozen=True)
+class TextStepsConfig:
+    steps: tuple[str, ...] = OPTIONAL_STEPS
+    lexicons: tuple[str, ...] = ()
+    allowlists: tuple[str, ...] = ()
+    default_lexicons: bool = True
+    default_allowlist: bool = True
+    max_chars: int = 1000
+
+    def _sensitive(self):
+        from tuwen.transforms.sensitive import MaskSensitiveWords, SensitiveConfig
+
+        step = MaskSensitiveWords(SensitiveConfig(lexicons=tuple(self.lexicons), allowlists=tuple(self.allowlists),
+                                                  default_lexicons=self.default_lexicons,
+                                                  default_allowlist=self.default_allowlist))
+        return step.setup()
+
+    def _names(self):
+        from tuwen.transforms.names import PersonNames
+
+        return PersonNames()
+
+    def masking_steps(self) -> list:
+        """The steps that hide what must never be written (names, sensitive words), as configured."""
+        out = []
+        if "names" in self.steps:
+            out.append(self._names())
+        if "sensitive" in self.steps:
+            out.append(self._sensitive())
+        return out
+
+    def build(self, fragments: Optional[Sequence] = None, masking: Optional[list] = None) -> TextCleaner:
+        steps = list(masking if masking is not None else self.masking_steps())
+        if "boilerplate" in self.steps and fragments:
+            from tuwen.transforms.boilerplate import StripBoilerplate
+
+            steps.append(StripBoilerplate(fragments))
+        return TextCleaner(steps, max_chars=self.max_chars)
+
+
+def mask_only(text: str, masking_steps: Sequence) -> str:
+    """``text`` with names and sensitive words masked and nothing else changed (kept columns, mined fragments)."""
+    et = EditedText(text)
+    for step in masking_steps:
+        et.apply(step.name, step.find(et.text))
+    return et.text
