@@ -243,3 +243,44 @@ def test_the_tuwen_command_prints_the_report(sample, tmp_path):
     for option in ("--input", "--output", "--overwrite", "--min-side", "--max-aspect-ratio", "--jpeg-quality",
                    "--shard-size", "--max-text-chars", "--keep-columns", "FnApiRunner"):
         assert option in help_
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_portable_runner_writes_the_same_shards(result, sample, tmp_path):
+    """The portable job service (what Flink and Spark runners speak) runs the same DAG to the same bytes: DoFns
+    live in the installed package and pickle across the runner boundary."""
+    import time
+
+    out, _ = result
+    d, _ = sample
+    port = _free_port()
+    service = subprocess.Popen([sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main",
+                                f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import socket
+
+        deadline = time.monotonic() + 60
+        while True:  # wait until the job service listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the job service did not start"
+                time.sleep(0.2)
+        portable = tmp_path / "portable"
+        stats = run(inputs(d) + [f"--output={portable}", "--runner=PortableRunner", f"--job_endpoint=localhost:{port}",
+                                 "--environment_type=LOOPBACK", "--progress-seconds=0", f"--shard-size={SHARD_SIZE}",
+                                 "--keep-columns=url"])
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    assert stats["read"] == stats["kept"] + stats["rejected"]
+    assert shard_bytes(out) == shard_bytes(portable)
