@@ -104,6 +104,21 @@ def main(argv=None) -> int:
           f"{100 * masked / total:.3f} % (goal <= 0.3 %)   [matcher built/loaded in {build_s:.2f} s]")
     print("  most-masked entries:", ", ".join(f"{k} {n}" for k, n in per_key.most_common(12)) or "none")
 
+    # 1b. For information: the same share on news sentences (People's Daily NER dev), a different register.
+    news_path = shared / "names" / "peoples_daily_ner_dev.jsonl"
+    if news_path.is_file():
+        news = [json.loads(line)["text"] for line in open(news_path, encoding="utf-8")]
+        n_total = n_masked = 0
+        n_key: Counter = Counter()
+        for t in news:
+            n_total += len(t)
+            n_masked += sum(e - s for s, e in step.matcher.spans(t))
+            for m in step.matcher.matches(t):
+                if m.masked:
+                    n_key[m.key] += m.end - m.start
+        print(f"news sentences (information, no goal): {len(news)} sentences, masked {100 * n_masked / n_total:.3f} %"
+              f" of {n_total} chars; most: " + ", ".join(f"{k} {n}" for k, n in n_key.most_common(8)))
+
     # 2. Recall on the labelled entries, each inserted into a caption with every evasion.
     s2t = opencc.OpenCC("s2t").convert
     rng = random.Random(seed)

@@ -2,7 +2,9 @@
 a baseline command that builds a raw pyahocorasick automaton from the same list and calls `Automaton.iter` once
 per caption, reading and writing the same JSONL. Both run on the same captions in this one run.
 
-Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10]
+Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10] [--no-names]
+
+Also times `tuwen text --steps names` over the 12,500 captions (chars/s, start-up included).
 
 Inputs are built at run time from ../shared/data/flickr8k_cn (human captions, one JSON line each) into
 bench/_work/. `cold` runs give tuwen an empty matcher cache (it classifies and builds the 61k list), `warm` runs
@@ -56,6 +58,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--scale", type=int, nargs="+", default=[1, 10],
                     help="input sizes as multiples of the 12,500 human captions")
+    ap.add_argument("--no-names", action="store_true", help="skip the name-detection timing")
     args = ap.parse_args(argv)
     shared = Path(args.shared)
     lex = shared / "lexicons" / "sensitive_public_61k.txt"
@@ -91,6 +94,18 @@ def main(argv=None) -> int:
         for k in ("cold", "warm"):
             print(f"  tuwen text, {k} cache         {med[k]:.2f} s  {n / med[k]:>9.0f} captions/s   "
                   f"ratio {med['baseline'] / med[k]:.2f} x (goal >= 0.5)")
+    if not args.no_names:
+        # Name detection through the whole command, start-up (jieba's dictionary) included.
+        inp = WORK / "captions_x1.jsonl"
+        chars = sum(len(c) for c in caps)
+        names_cmd = [PY, "-m", "tuwen.cli", "text", "--steps", "names"]
+        norm_cmd = [PY, "-m", "tuwen.cli", "text", "--steps", "normalize"]
+        t_names = statistics.median(timed(names_cmd, inp) for _ in range(args.repeat))
+        t_norm = statistics.median(timed(norm_cmd, inp) for _ in range(args.repeat))
+        print(f"\nnames: {' '.join(names_cmd)} < {inp.name}")
+        print(f"  {chars} chars in {t_names:.2f} s = {chars / t_names:,.0f} chars/s whole command "
+              f"(normalize-only command {t_norm:.2f} s; names alone ~{chars / max(t_names - t_norm, 1e-9):,.0f} "
+              f"chars/s)  goal >= 50k")
     print("\ncommand: .venv/bin/python bench/text_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
 

@@ -41,17 +41,16 @@ def parse_steps(spec: str) -> list[str]:
     return [s for s in OPTIONAL_STEPS if s in names]
 
 
-def _import_step_module(step: str, module: str):
-    try:
-        return __import__(f"tuwen.transforms.{module}", fromlist=["_"])
-    except ModuleNotFoundError as e:
-        if e.name in (f"tuwen.transforms.{module}",):
-            raise UsageError(f"step {step!r} is not available: module tuwen.transforms.{module} is not installed "
-                             f"in this build") from None
-        raise
+def _require_step_module(step: str, module: str) -> None:
+    """Fail with a clear message (not a traceback) when a step's module is not in this build."""
+    import importlib.util
+    if importlib.util.find_spec(f"tuwen.transforms.{module}") is None:
+        raise UsageError(f"step {step!r} is not available: module tuwen.transforms.{module} is not installed "
+                         f"in this build")
 
 
 def sensitive_step(args):
+    """The sensitive step for ``tuwen lexicon lint`` (which also offers --no-hygiene)."""
     from tuwen.transforms.sensitive import MaskSensitiveWords, SensitiveConfig
     return MaskSensitiveWords(SensitiveConfig(
         lexicons=tuple(args.lexicon), allowlists=tuple(args.allowlist),
@@ -59,20 +58,29 @@ def sensitive_step(args):
         hygiene=not getattr(args, "no_hygiene", False)))
 
 
-def names_step():
-    return _import_step_module("names", "names").PersonNames()
+def steps_config(args, wanted: Sequence[str]):
+    """The same :class:`TextStepsConfig` the pipeline builds its text steps from."""
+    from tuwen.transforms.text_steps import TextStepsConfig
+    return TextStepsConfig(steps=tuple(wanted), lexicons=tuple(args.lexicon), allowlists=tuple(args.allowlist),
+                           default_lexicons=not args.no_default_lexicons,
+                           default_allowlist=not args.no_default_allowlist, max_chars=args.max_chars)
 
 
 def boilerplate_step(list_path: Optional[str], texts: Optional[Sequence[str]]):
     """A StripBoilerplate step from a reviewed TSV list, or mined over ``texts`` (the whole input)."""
-    bp = _import_step_module("boilerplate", "boilerplate")
-    if list_path:
-        reader = getattr(bp, "read_boilerplate_tsv", None) or getattr(bp, "read_fragments_tsv")
-        with open(list_path, encoding="utf-8") as f:
-            fragments = reader(f)
-    else:
-        fragments = bp.mine_boilerplate(list(texts or ()))
+    _require_step_module("boilerplate", "boilerplate")
+    from tuwen.transforms import boilerplate as bp
+    fragments = bp.read_tsv(list_path) if list_path else bp.mine_boilerplate(list(texts or ()))
     return bp.StripBoilerplate(fragments)
+
+
+def _text_of_line(line: str) -> Optional[str]:
+    """The normalised ``text`` of one input line, for mining (None for an invalid line)."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return _normalized(obj.get("text")) if isinstance(obj, dict) else None
 
 
 def _normalized(raw) -> Optional[str]:
@@ -148,31 +156,30 @@ def run_text(lines: Iterable[str], out: IO[str], steps: Sequence, max_chars: int
     return n
 
 
+def _utf8_stdio() -> None:
+    """JSONL is UTF-8 whatever the locale; a stray invalid byte becomes U+FFFD instead of killing the run."""
+    for stream, errors in ((sys.stdin, "replace"), (sys.stdout, "strict")):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors=errors)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _text_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    _utf8_stdio()
     try:
         wanted = parse_steps(args.steps)
+        if "names" in wanted:
+            _require_step_module("names", "names")
         lines: Iterable[str] = sys.stdin
         steps = []
         if "boilerplate" in wanted:
             texts = None
             if not args.boilerplate_list:
                 lines = sys.stdin.readlines()  # mining needs the whole input before the first line is cleaned
-                texts = []
-                for ln in lines:
-                    try:
-                        obj = json.loads(ln)
-                    except json.JSONDecodeError:
-                        continue
-                    t = _normalized(obj.get("text")) if isinstance(obj, dict) else None
-                    if t:
-                        texts.append(t)
+                texts = [t for t in map(_text_of_line, lines) if t]
             steps.append(boilerplate_step(args.boilerplate_list, texts))
-        if "names" in wanted:
-            steps.append(names_step())
-        if "sensitive" in wanted:
-            steps.append(sensitive_step(args).setup())
-    except (UsageError, OSError) as e:
+        steps += steps_config(args, wanted).masking_steps()  # names, sensitive: built as the pipeline builds them
+    except (UsageError, OSError, ValueError) as e:
         print(f"tuwen text: {e}", file=sys.stderr)
         return 2
     run_text(lines, sys.stdout, steps, args.max_chars)
@@ -245,6 +252,7 @@ def lexicon_main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"tuwen lexicon: unknown sub-command {argv[0]!r} (try: tuwen lexicon lint --help)", file=sys.stderr)
         return 2
     args = _lint_parser().parse_args(argv[1:])
+    _utf8_stdio()
     try:
         texts = _read_sample(args.sample, args.field)
         step = sensitive_step(args).setup()
