@@ -59,6 +59,13 @@ class TuwenOptions(PipelineOptions):
         txt.add_argument("--boilerplate-list", default=None, metavar="TSV",
                          help="reuse a reviewed boilerplate list (fragment, position, doc_count; the format of "
                               "boilerplate_mined.tsv) instead of mining this run's texts (default: mine)")
+        txt.add_argument("--boilerplate-min-docs", type=int, default=10, metavar="N",
+                         help="a mined fragment must occur in at least this many documents (default: %(default)s)")
+        txt.add_argument("--boilerplate-min-distinct", type=float, default=0.5, metavar="SHARE",
+                         help="share of those documents whose rest differs: site furniture sits beside different "
+                              "texts, a copied post beside the same one (default: %(default)s)")
+        txt.add_argument("--boilerplate-sample", type=int, default=20000, metavar="N",
+                         help="documents in the hash-based sample that proposes candidates (default: %(default)s)")
         run = parser.add_argument_group("run")
         run.add_argument("--progress-seconds", type=float, default=15.0, metavar="S",
                          help="seconds between progress lines from each worker; 0 turns them off "
@@ -71,6 +78,10 @@ class TuwenOptions(PipelineOptions):
                                allowlists=tuple(self.allowlist or ()),
                                default_lexicons=not self.no_default_lexicons,
                                default_allowlist=not self.no_default_allowlist, max_chars=self.max_text_chars)
+
+    def mining_thresholds(self) -> dict:
+        return {"min_doc_count": self.boilerplate_min_docs, "min_distinct_share": self.boilerplate_min_distinct,
+                "sample_size": self.boilerplate_sample}
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]

@@ -2,11 +2,13 @@
 
 The DAG, stage by stage (each a labelled composite transform, visible in the runner's UI and in the report):
 
-    ReadPairs → CheckAndStage → ResolveDuplicates → AssignShards → WriteShards ┐
-                                                  └→ WriteRejects ─────────────┴→ Finalize (_SUCCESS last)
+    MineBoilerplate (texts only) ──┐ side input
+    ReadPairs ───────────────→ CheckAndStage → ResolveDuplicates → AssignShards → WriteShards ┐
+                                                                 └→ WriteRejects ─────────────┴→ Finalize
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -67,14 +69,25 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
     pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
     text_config = opts.text_steps_config()
+    fragments, mined = None, None
+    if "boilerplate" in text_config.steps:
+        if opts.boilerplate_list:
+            from tuwen.transforms.boilerplate import read_tsv
+
+            with FileSystems.open(opts.boilerplate_list) as fh:
+                fragments = read_tsv(io.StringIO(fh.read().decode("utf-8")))
+        else:
+            mined = p | "MineBoilerplate" >> stages.MineRunBoilerplate(files, opts.max_text_chars,
+                                                                         **opts.mining_thresholds())
     outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
-                                                               opts.progress_seconds)
+                                                               opts.progress_seconds, fragments, mined)
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
     shard_results = (kept
                      | "AssignShards" >> stages.AssignShards(opts.shard_size)
                      | "WriteShards" >> stages.WriteShards(output, keep))
     reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
-    return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging)
+    return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
+                                                                                      mined)
 
 
 def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:

@@ -7,6 +7,8 @@
   overlong text, missing file, malformed and non-UTF-8 lines, duplicate id, missing text);
 - ``inline.parquet``: pairs with the image bytes inline (``image_bytes``);
 - ``crawl-000.tar``: an img2dataset-style WebDataset shard (``KEY.jpg``, ``KEY.txt``, ``KEY.json``).
+Some captions carry a person name, a sensitive word, a seed boilerplate phrase, or a site suffix shared by a quarter
+of the good pairs (which the run's boilerplate mining finds).
 ``expected.json`` lists what each special pair must become (``kept`` or its reject reason): ``by_id``, and ``by_row``
 (``source#row``) for rows whose id is not theirs alone (malformed lines, the second row of a duplicate id).
 """
@@ -126,7 +128,10 @@ def generate(out: str, n_good: int = 72, seed: int = 0) -> dict:
         if h > 2 * w or w > 2 * h:
             h = w
         path = add_image(f"good-{i:03d}.jpg", jpeg(picture(rng, w, h)))
-        record = {"id": f"good-{i:03d}", "text": caption(rng), "image": path}
+        text = caption(rng)
+        if i % 4 == 1:  # site furniture the run's boilerplate mining finds and strips
+            text += " | 风景图片频道"
+        record = {"id": f"good-{i:03d}", "text": text, "image": path}
         if i % 3 == 0:
             record["gen_text"] = caption(rng)
         if i % 5 == 0:
@@ -152,6 +157,9 @@ def generate(out: str, n_good: int = 72, seed: int = 0) -> dict:
         ("empty_text", jpeg(picture(rng, 400, 300)), "   ", "empty_text"),
         ("overlong_text", jpeg(picture(rng, 400, 300)), "很长的说明文字。" * 200, "text_too_long"),
         ("fullwidth", jpeg(picture(rng, 400, 300)), "ＡＢＣ相机拍的照片，很清楚！", "kept"),
+        ("name_and_boilerplate", jpeg(picture(rng, 400, 300)), "张伟在公园里散步。查看原网页", "kept"),
+        ("name_only", jpeg(picture(rng, 400, 300)), "张伟", "no_chinese"),
+        ("sensitive_word", jpeg(picture(rng, 400, 300)), "街角有人在吸毒品。", "kept"),
     ]
     ext = {"palette_alpha": "png", "gray16": "png", "animated": "gif", "bomb": "png"}
     for name, data, text, outcome in specials:

@@ -7,6 +7,7 @@ bytes back from staging in key order.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ from apache_beam.metrics import Metrics
 from tuwen.transforms import shards as fmt
 from tuwen.transforms.image import ImageConfig, process_image
 from tuwen.transforms.reasons import REASONS, stage_of
-from tuwen.transforms.sources import InputFile, read_bytes, read_pairs
+from tuwen.transforms.sources import InputFile, read_bytes, read_pairs, read_texts
+from tuwen.transforms.text import EditedText, Normalize
 from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
 log = logging.getLogger("tuwen")
@@ -87,6 +89,47 @@ class ReadPairs(beam.PTransform):
                 | "ListInputFiles" >> beam.Create(self.files)
                 | "SpreadInputFiles" >> beam.Reshuffle()
                 | "ReadRows" >> beam.FlatMap(read_pairs, self.keep_columns))
+
+
+def _normalized_texts(f: InputFile, max_chars: int):
+    normalize = Normalize()
+    for raw in read_texts(f):
+        if len(raw) <= max_chars:
+            et = EditedText(raw)
+            et.apply(normalize.name, normalize.find(raw))
+            if et.text:
+                yield et.text
+
+
+class ReadTexts(beam.PTransform):
+    """Input files → the normalised texts alone (what the boilerplate step sees), for corpus-wide passes."""
+
+    def __init__(self, files: Sequence[InputFile], max_chars: int):
+        super().__init__()
+        self.files = list(files)
+        self.max_chars = max_chars
+
+    def expand(self, pbegin):
+        return (pbegin
+                | "ListInputFiles" >> beam.Create(self.files)
+                | "SpreadInputFiles" >> beam.Reshuffle()
+                | "ReadTexts" >> beam.FlatMap(_normalized_texts, self.max_chars))
+
+
+class MineRunBoilerplate(beam.PTransform):
+    """Texts pass: the run's boilerplate fragments, a one-element PCollection for a side input. Each of the two
+    mining passes reads the texts itself, so memory stays flat on the FnApiRunner."""
+
+    def __init__(self, files: Sequence[InputFile], max_chars: int, **thresholds):
+        super().__init__()
+        self.files, self.max_chars, self.thresholds = list(files), max_chars, thresholds
+
+    def expand(self, pbegin):
+        from tuwen.transforms.boilerplate_beam import MineBoilerplate
+
+        sample_texts = pbegin | "TextsForSample" >> ReadTexts(self.files, self.max_chars)
+        recount_texts = pbegin | "TextsForRecount" >> ReadTexts(self.files, self.max_chars)
+        return sample_texts | "Mine" >> MineBoilerplate(recount_texts=recount_texts, **self.thresholds)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -410,6 +453,9 @@ def report_text(stats: dict, output: str) -> str:
         f"reject log: {_join(output, 'rejects')}/",
         f"report:     {_join(output, 'stats.json')}, {_join(output, 'report.txt')}",
     ]
+    if "boilerplate_mined" in stats:
+        lines.append(f"boilerplate: {stats['boilerplate_mined']} fragments mined, listed in "
+                     f"{_join(output, 'boilerplate_mined.tsv')} (reuse a reviewed copy with --boilerplate-list)")
     return "\n".join(lines) + "\n"
 
 
@@ -420,13 +466,31 @@ def _list(pattern: str) -> list[str]:
         return []
 
 
+def write_mined_boilerplate(output: str, fragments: list, text_config: TextStepsConfig) -> str:
+    """boilerplate_mined.tsv, each fragment first masked for names and sensitive words (a fragment is corpus text:
+    it must not carry a removed original into the output)."""
+    from tuwen.transforms.boilerplate import Fragment, write_tsv
+
+    masking = text_config.masking_steps()
+    masked = [Fragment(mask_only(f.fragment, masking), f.position, f.doc_count) for f in fragments]
+    buf = io.StringIO()
+    write_tsv(buf, masked)
+    data = buf.getvalue().encode("utf-8")
+    path = _join(output, "boilerplate_mined.tsv")
+    _write_atomically(path, lambda fh: fh.write(data))
+    return path
+
+
 class _Finalize(beam.DoFn):
-    def __init__(self, output: str, staging_dir: str):
+    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None):
         self.output = output
         self.staging_dir = staging_dir
+        self.text_config = text_config
 
-    def process(self, _, read, shard_results, reject_results):
+    def process(self, _, read, shard_results, reject_results, mined=None):
         stats = summarize(read, shard_results, reject_results)
+        if mined is not None:
+            stats["boilerplate_mined"] = len(mined)
         if stats["read"] != stats["kept"] + stats["rejected"]:
             raise RuntimeError(f"counts do not add up: read {stats['read']} != kept {stats['kept']} + "
                                f"rejected {stats['rejected']}")
@@ -444,6 +508,8 @@ class _Finalize(beam.DoFn):
         _write_atomically(_join(out, "shards", "sizes.json"), lambda fh: fh.write(data))
         stats_bytes = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode()
         _write_atomically(_join(out, "stats.json"), lambda fh: fh.write(stats_bytes))
+        if mined is not None:
+            write_mined_boilerplate(out, mined, self.text_config)
         report = report_text(stats, out).encode()
         _write_atomically(_join(out, "report.txt"), lambda fh: fh.write(report))
         staged = _list(_join(self.staging_dir, "*"))
@@ -460,17 +526,20 @@ class Finalize(beam.PTransform):
     """After every shard and reject part is written: check the counts add up, write sizes.json, stats.json and
     report.txt, delete stale files and staging, and write ``_SUCCESS`` last."""
 
-    def __init__(self, output: str, staging_dir: str):
+    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None, mined=None):
         super().__init__()
         self.output = output
         self.staging_dir = staging_dir
+        self.text_config = text_config
+        self.mined = mined
 
     def expand(self, inputs):
         read_count, shard_results, reject_results = inputs
+        side = {"mined": beam.pvalue.AsSingleton(self.mined)} if self.mined is not None else {}
         return (read_count.pipeline
                 | "Once" >> beam.Create([None])
                 | "WriteSummaryAndSuccess" >> beam.ParDo(
-                    _Finalize(self.output, self.staging_dir),
+                    _Finalize(self.output, self.staging_dir, self.text_config),
                     read=beam.pvalue.AsSingleton(read_count),
                     shard_results=beam.pvalue.AsList(shard_results),
-                    reject_results=beam.pvalue.AsList(reject_results)))
+                    reject_results=beam.pvalue.AsList(reject_results), **side))

@@ -136,7 +136,31 @@ def test_cleaned_text_is_written(result):
     out, _ = result
     index = {r["id"]: r for r in read_index(out)}
     assert index["fullwidth"]["text"] == "ABC相机拍的照片，很清楚！"
+    assert index["name_and_boilerplate"]["text"] == "<人名>在公园里散步。"
+    assert index["sensitive_word"]["text"] == "街角有人在***。"
+    assert not any("风景图片频道" in r["text"] for r in index.values())
     assert (index["exif_rotated"]["width"], index["exif_rotated"]["height"]) == (300, 500)
+
+
+def test_mined_boilerplate_is_written_and_no_removed_original_reaches_the_output(result):
+    out, _ = result
+    lines = (out / "boilerplate_mined.tsv").read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "fragment\tposition\tdoc_count"
+    fragments = [l.split("\t") for l in lines[1:]]
+    assert any("风景图片频道" in f[0] and f[1] == "suffix" and int(f[2]) >= 10 for f in fragments)
+    blob = b"".join(open(p, "rb").read() for p in glob.glob(f"{out}/**/*", recursive=True) if os.path.isfile(p))
+    for original in ("张伟", "毒品", "查看原网页"):
+        assert original.encode() not in blob, original
+
+
+def test_a_reviewed_boilerplate_list_is_reused_instead_of_mining(result, sample, tmp_path):
+    out, _ = result
+    d, _ = sample
+    again = tmp_path / "reviewed"
+    stats = run_on(d, again, f"--shard-size={SHARD_SIZE}", "--keep-columns=url",
+                   f"--boilerplate-list={out / 'boilerplate_mined.tsv'}")
+    assert "boilerplate_mined" not in stats
+    assert shard_bytes(out) == shard_bytes(again)  # the same list strips the same captions the same way
 
 
 def test_a_rerun_writes_byte_identical_shards_and_index(result, sample, tmp_path):

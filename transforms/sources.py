@@ -260,5 +260,28 @@ def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
 READERS = {"jsonl": read_jsonl, "parquet": read_parquet, "tar": read_tar}
 
 
+def read_texts(f: InputFile) -> Iterator[str]:
+    """Only the ``text`` of each readable pair (for corpus-wide passes such as boilerplate mining). Parquet reads
+    the text column alone; rows that cannot be pairs are skipped here (the main pass reports them)."""
+    if f.kind == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            with FileSystems.open(f.path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:
+                pf = pq.ParquetFile(fh)
+                if "text" not in pf.schema_arrow.names:
+                    return
+                for batch in pf.iter_batches(batch_size=1024, columns=["text"]):
+                    for t in batch.column(0).to_pylist():
+                        if isinstance(t, str):
+                            yield t
+        except Exception:
+            return
+        return
+    for pair in read_pairs(f):
+        if "reason" not in pair and isinstance(pair.get("text"), str):
+            yield pair["text"]
+
+
 def read_pairs(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
     return READERS[f.kind](f, keep_columns)

@@ -57,10 +57,10 @@ class TextStepsConfig:
 
     def build(self, fragments: Optional[Sequence] = None, masking: Optional[list] = None) -> TextCleaner:
         steps = list(masking if masking is not None else self.masking_steps())
-        if "boilerplate" in self.steps and fragments:
+        if "boilerplate" in self.steps:  # the seed list and markup stripping apply even when nothing was mined
             from tuwen.transforms.boilerplate import StripBoilerplate
 
-            steps.append(StripBoilerplate(fragments))
+            steps.append(StripBoilerplate(fragments or ()))
         return TextCleaner(steps, max_chars=self.max_chars)
 
 

@@ -1,0 +1,254 @@
+import io
+import json
+import random
+
+import pytest
+
+from tuwen.transforms.boilerplate import (CandidateCounter, DocumentSample, Fragment, MiningThresholds,
+                                          StripBoilerplate, candidates_in, mine_boilerplate, propose_candidates,
+                                          read_tsv, seed_fragments, write_tsv)
+from tuwen.transforms.text import NAME_TOKEN, TextCleaner
+
+
+def strip(text, fragments=(), **kw):
+    return TextCleaner([StripBoilerplate(fragments, **kw)]).clean(text).text
+
+
+# --- captions with furniture, and one viral post, built from a fixed seed ------------------------------------------
+
+CONTENT = ["一只{}的猫趴在{}上", "{}的小狗在{}里奔跑", "两个孩子在{}边看{}", "{}下的{}风景", "穿着{}衣服的女孩站在{}"]
+WORDS = ["白色", "黑色", "草地", "沙发", "公园", "海", "夕阳", "雪山", "红色", "门口", "湖", "花园", "桥", "城市"]
+
+
+def make_corpus(n=800, seed=7):
+    rng = random.Random(seed)
+    texts = []
+    for i in range(n):
+        c = rng.choice(CONTENT).format(rng.choice(WORDS), rng.choice(WORDS)) + f"，第{i}张"
+        r = rng.random()
+        if r < 0.25:
+            c = c + " - 新浪图片"
+        elif r < 0.40:
+            c = "【高清壁纸】" + c
+        elif r < 0.50:
+            c = c + " via @摄影小站"
+        elif r < 0.55:
+            c = c + " <br/>&nbsp;"
+        texts.append(c)
+    return texts
+
+
+VIRAL = "转发这条锦鲤 - 接好运的人今年都会暴富"
+
+
+# --- the step -------------------------------------------------------------------------------------------------------
+
+def test_seed_link_labels_are_stripped_anywhere():
+    assert strip("美丽的西湖风景展开全文") == "美丽的西湖风景"
+    assert strip("查看原网页 美丽的西湖") == "美丽的西湖"
+
+
+def test_seed_list_is_plain_text_with_the_two_named_labels():
+    frags = {f.fragment for f in seed_fragments()}
+    assert {"查看原网页", "展开全文"} <= frags
+
+
+def test_urls_html_tags_and_entities_are_always_stripped():
+    assert strip("西湖的夜景<br/>&nbsp;https://example.com/a?b=1") == "西湖的夜景"
+    assert strip("<p>雪山&amp;湖泊</p>") == "雪山湖泊"
+
+
+def test_name_mask_and_chinese_in_angle_brackets_are_not_taken_for_tags():
+    assert strip(f"{NAME_TOKEN}在海边") == f"{NAME_TOKEN}在海边"
+    assert strip("<西湖>的夜景") == "<西湖>的夜景"
+
+
+def test_prefix_fragment_is_only_stripped_at_the_start():
+    frags = [Fragment("【高清壁纸】", "prefix", 10)]
+    assert strip("【高清壁纸】雪山", frags, use_seed=False) == "雪山"
+    assert strip("雪山【高清壁纸】雪山", frags, use_seed=False) == "雪山【高清壁纸】雪山"
+
+
+def test_suffix_fragment_and_its_leading_space_are_stripped_only_at_the_end():
+    frags = [Fragment("- 新浪图片", "suffix", 10)]
+    assert strip("西湖的夜景 - 新浪图片", frags, use_seed=False) == "西湖的夜景"
+    assert strip("- 新浪图片 西湖", frags, use_seed=False) == "- 新浪图片 西湖"
+
+
+def test_stacked_prefixes_are_peeled_one_after_another():
+    frags = [Fragment("【转】", "prefix"), Fragment("【图】", "prefix")]
+    assert strip("【转】【图】 雪山下的湖", frags, use_seed=False) == "雪山下的湖"
+
+
+def test_a_caption_that_is_only_furniture_becomes_empty_and_is_dropped():
+    r = TextCleaner([StripBoilerplate()]).clean("展开全文")
+    assert r.text == "" and r.dropped == ("text", "empty_text")
+
+
+def test_edits_are_labelled_boilerplate_with_raw_offsets():
+    raw = "西湖 展开全文"
+    r = TextCleaner([StripBoilerplate()]).clean(raw)
+    assert [e.step for e in r.edits] == ["boilerplate"]
+    assert all(raw[e.start:e.end] == e.original for e in r.edits)
+
+
+def test_step_pickles_and_strips_the_same_afterwards():
+    import pickle
+    step = StripBoilerplate([Fragment("- 新浪图片", "suffix", 3)])
+    again = pickle.loads(pickle.dumps(step))
+    assert again.find("西湖 - 新浪图片") == step.find("西湖 - 新浪图片") != []
+
+
+# --- mining ---------------------------------------------------------------------------------------------------------
+
+def test_mining_finds_site_prefix_suffix_and_via_tail():
+    mined = {(f.fragment, f.position) for f in mine_boilerplate(make_corpus(), min_doc_count=20)}
+    assert ("- 新浪图片", "suffix") in mined
+    assert ("【高清壁纸】", "prefix") in mined
+    assert ("via @摄影小站", "suffix") in mined
+
+
+def test_a_viral_post_copied_a_thousand_times_is_not_boilerplate():
+    texts = make_corpus() + [VIRAL] * 1000
+    mined = {f.fragment for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert "- 接好运的人今年都会暴富" not in mined and "转发这条锦鲤 -" not in mined
+    assert "- 新浪图片" in mined  # while furniture in the same corpus still is
+
+
+def test_furniture_on_a_few_pages_below_the_threshold_is_not_mined():
+    texts = make_corpus(200)
+    texts += [f"第{i}只猫 - 小众站点" for i in range(5)]
+    mined = {f.fragment for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert "- 小众站点" not in mined
+
+
+def test_doc_count_is_the_exact_number_of_documents_carrying_the_fragment():
+    texts = make_corpus()
+    expected = sum(1 for t in texts if t.endswith(" - 新浪图片"))
+    mined = {f.fragment: f for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert mined["- 新浪图片"].doc_count == expected
+
+
+def test_mined_list_does_not_depend_on_document_order():
+    texts = make_corpus() + [VIRAL] * 300
+    shuffled = texts[:]
+    random.Random(1).shuffle(shuffled)
+    kw = dict(min_doc_count=20, sample_size=150)  # a sample smaller than the corpus: it really drops documents
+    assert mine_boilerplate(texts, **kw) == mine_boilerplate(shuffled, **kw) != []
+
+
+def test_accumulators_merged_from_any_split_give_the_same_result():
+    texts = make_corpus() + [VIRAL] * 300
+    th = MiningThresholds.of(min_doc_count=20, sample_size=150)
+    whole = DocumentSample(th.sample_size)
+    for t in texts:
+        whole.add(t)
+    parts = [DocumentSample(th.sample_size) for _ in range(3)]
+    for i, t in enumerate(texts):
+        parts[(i * 7) % 3].add(t)
+    merged = parts[2].merge(parts[0]).merge(parts[1])
+    assert merged.texts() == whole.texts()
+    assert len(whole) == 150
+
+    cands = propose_candidates(whole.texts(), th)
+    one = CandidateCounter(cands, th.sketch_size)
+    for t in texts:
+        one.add(t)
+    halves = [CandidateCounter(cands, th.sketch_size) for _ in range(2)]
+    for i, t in enumerate(texts):
+        halves[i % 2].add(t)
+    assert halves[1].merge(halves[0]).fragments(th) == one.fragments(th)
+
+
+def test_sample_memory_is_bounded_by_the_sample_size():
+    s = DocumentSample(50)
+    for i in range(5000):
+        s.add(f"文档{i}")
+    assert len(s) == 50
+
+
+def test_candidates_are_separator_bounded_and_leave_content():
+    c = candidates_in("西湖的夜景 - 新浪图片")
+    assert ("- 新浪图片", "suffix") in c and ("西湖的夜景 -", "prefix") in c
+    assert candidates_in("没有分隔符的句子") == set()
+
+
+def test_unknown_mining_option_is_an_error():
+    with pytest.raises(TypeError):
+        mine_boilerplate([], min_docs=3)
+
+
+def test_mining_an_empty_corpus_gives_nothing():
+    assert mine_boilerplate([]) == []
+
+
+# --- boilerplate_mined.tsv ------------------------------------------------------------------------------------------
+
+def test_tsv_round_trips_with_header_and_escapes(tmp_path):
+    frags = [Fragment("- 新浪图片", "suffix", 120), Fragment("【图】", "prefix", 30), Fragment("a\tb", "anywhere", 2)]
+    path = tmp_path / "boilerplate_mined.tsv"
+    write_tsv(path, frags)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "fragment\tposition\tdoc_count"
+    assert lines[1] == "- 新浪图片\tsuffix\t120"
+    assert read_tsv(path) == frags
+    assert read_tsv(io.StringIO(path.read_text(encoding="utf-8"))) == frags
+
+
+def test_write_tsv_writes_the_cleaned_fragments_it_is_given(tmp_path):
+    # the lead masks names/sensitive words in fragments before writing; write_tsv must keep them as given
+    path = tmp_path / "b.tsv"
+    write_tsv(path, [Fragment(f"via @{NAME_TOKEN}", "suffix", 9)])
+    assert read_tsv(path)[0].fragment == f"via @{NAME_TOKEN}"
+
+
+def test_a_masked_fragment_from_a_reviewed_list_strips_whatever_name_stood_there():
+    # the written list carries "via @<人名>" (names are masked before writing); reused, it still strips the tail
+    frags = [Fragment(f"via @{NAME_TOKEN}", "suffix", 40), Fragment("【**】", "prefix", 12)]
+    assert strip("雪山下的湖 via @张小明", frags, use_seed=False) == "雪山下的湖"
+    assert strip("【赌场】雪山下的湖", frags, use_seed=False) == "雪山下的湖"
+    assert strip("雪山下的湖 via 张小明", frags, use_seed=False) == "雪山下的湖 via 张小明"
+
+
+def test_reviewed_list_cleans_like_the_mined_one(tmp_path):
+    texts = make_corpus()
+    mined = mine_boilerplate(texts, min_doc_count=20)
+    path = tmp_path / "b.tsv"
+    write_tsv(path, mined)
+    a, b = StripBoilerplate(mined), StripBoilerplate(read_tsv(path))
+    assert all(a.find(t) == b.find(t) for t in texts)
+
+
+def test_bad_position_is_rejected(tmp_path):
+    path = tmp_path / "b.tsv"
+    path.write_text("fragment\tposition\tdoc_count\nx\tmiddle\t3\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        read_tsv(path)
+
+
+# --- real data ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.shared
+def test_plain_human_captions_yield_no_boilerplate_with_default_thresholds(shared_data):
+    rows = [json.loads(ln) for ln in open(shared_data / "flickr8k_cn" / "pairs.jsonl", encoding="utf-8")]
+    caps = [c for r in rows for c in r["captions"]]
+    mined = mine_boilerplate(caps)
+    assert mined == [], mined[:10]
+
+
+@pytest.mark.shared
+def test_news_sentences_wrapped_in_furniture_give_back_the_furniture(shared_data):
+    rows = [json.loads(ln) for ln in open(shared_data / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8")]
+    rng = random.Random(3)
+    texts, wrapped = [], 0
+    for r in rows:
+        t = r["text"]
+        if rng.random() < 0.3:
+            t = t + " _人民网"
+            wrapped += 1
+        texts.append(t)
+    mined = mine_boilerplate(texts)
+    assert [(f.fragment, f.position, f.doc_count) for f in mined] == [("_人民网", "suffix", wrapped)]
+    with_mined, seed_only = TextCleaner([StripBoilerplate(mined)]), TextCleaner([StripBoilerplate()])
+    cleaned = [with_mined.clean(t).text for t in texts]
+    assert cleaned == [seed_only.clean(r["text"]).text for r in rows]  # (the seed list strips 附图片1张 tails)
