@@ -14,6 +14,15 @@ import apache_beam as beam
 from tuwen.transforms.boilerplate import CandidateCounter, DocumentSample, Fragment, MiningThresholds
 
 
+def _merge_all(accs):
+    """Merge accumulators (mergeable objects with ``merge``) into the first."""
+    accs = iter(accs)
+    first = next(accs)
+    for a in accs:
+        first.merge(a)
+    return first
+
+
 class SampleDocumentsFn(beam.CombineFn):
     """Pass 1: bottom-k sample of distinct documents by SHA-1 → the candidate fragments (sorted)."""
 
@@ -27,11 +36,7 @@ class SampleDocumentsFn(beam.CombineFn):
         return acc.add(text)
 
     def merge_accumulators(self, accs):
-        accs = iter(accs)
-        first = next(accs)
-        for a in accs:
-            first.merge(a)
-        return first
+        return _merge_all(accs)
 
     def extract_output(self, acc):
         return acc.extract(self.th)
@@ -50,11 +55,7 @@ class CountCandidatesFn(beam.CombineFn):
         return acc.add_hits(hits)
 
     def merge_accumulators(self, accs):
-        accs = iter(accs)
-        first = next(accs)
-        for a in accs:
-            first.merge(a)
-        return first
+        return _merge_all(accs)
 
     def extract_output(self, acc) -> list[Fragment]:
         return acc.extract(self.th)
