@@ -1,0 +1,221 @@
+import json
+import pickle
+
+import pytest
+
+from tuwen.transforms.names import PersonNames
+from tuwen.transforms.text import NAME_TOKEN, TextCleaner
+
+
+@pytest.fixture(scope="module")
+def names():
+    return PersonNames()
+
+
+@pytest.fixture(scope="module")
+def cleaner(names):
+    return TextCleaner([names])
+
+
+def masked(cleaner, text):
+    return cleaner.clean(text).text
+
+
+def test_step_is_called_names(names):
+    assert names.name == "names"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("他叫张伟。", f"他叫{NAME_TOKEN}。"),                       # surname + one given character
+    ("记者王霞光报道", f"记者{NAME_TOKEN}报道"),                   # three characters after a title
+    ("欧阳修的醉翁亭记", f"{NAME_TOKEN}的醉翁亭记"),               # compound surname
+    ("诸葛亮草船借箭", f"{NAME_TOKEN}草船借箭"),
+])
+def test_chinese_names_are_masked(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
+def test_transliterated_name_with_dot_is_masked_whole(cleaner):
+    assert masked(cleaner, "约翰·克里访问北京") == f"{NAME_TOKEN}访问北京"
+    assert masked(cleaner, "科菲·安南说") == f"{NAME_TOKEN}说"
+
+
+def test_transliterated_name_after_a_title_is_masked(cleaner):
+    assert masked(cleaner, "美国总统克林顿今天发表讲话") == f"美国总统{NAME_TOKEN}今天发表讲话"
+
+
+def test_japanese_name_is_masked(cleaner):
+    assert masked(cleaner, "桥本龙太郎首相") == f"{NAME_TOKEN}首相"
+
+
+def test_surname_with_title_or_familiar_prefix_masks_the_surname(cleaner):
+    assert masked(cleaner, "李老师在上课") == f"{NAME_TOKEN}老师在上课"
+    assert masked(cleaner, "老张说") == f"老{NAME_TOKEN}说"
+    assert masked(cleaner, "小李和小王去爬山") == f"小{NAME_TOKEN}和小{NAME_TOKEN}去爬山"
+
+
+def test_names_in_traditional_script_are_masked_in_place(cleaner):
+    assert masked(cleaner, "他叫張偉。") == f"他叫{NAME_TOKEN}。"
+    assert masked(cleaner, "記者王霞光報道") == f"記者{NAME_TOKEN}報道"
+    assert masked(cleaner, "一隻白色的貓趴在沙發上") == "一隻白色的貓趴在沙發上"
+
+
+def test_name_at_the_head_of_a_longer_word_is_masked(cleaner):
+    assert masked(cleaner, "学习邓小平理论") == f"学习{NAME_TOKEN}理论"
+
+
+@pytest.mark.parametrize("text, name", [
+    ("据了解，朱力行已经在国内外", "朱力行"),        # jieba: 朱/力行 (力行 an ordinary word)
+    ("了解赵致真的人知道", "赵致真"),                 # jieba: 赵致/真的 — the name runs into 真的
+    ("教汉语多年的白乐桑十分振奋", "白乐桑"),         # an ambiguous surname, a name jieba does not know
+])
+def test_names_that_jieba_cuts_wrongly_are_found_from_the_surname(cleaner, text, name):
+    assert masked(cleaner, text) == text.replace(name, NAME_TOKEN)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("从蒋天才的悔悟中", f"从{NAME_TOKEN}的悔悟中"),          # 蒋/天才: the name model outweighs the word 天才
+    ("合作时，罗干说，中方", f"合作时，{NAME_TOKEN}说，中方"),  # jieba's dictionary has 罗干 as a place
+    ("严良和李培智都来了", f"{NAME_TOKEN}和{NAME_TOKEN}都来了"),  # 严良 (an adjective to jieba) beside a name
+    ("泰国总理差瓦立·永猜裕说", f"泰国总理{NAME_TOKEN}说"),      # a middle dot between two unknown words
+])
+def test_name_model_and_context_recover_names_jieba_tags_otherwise(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "王国家的事",       # 王/国家: an everyday word is no given name
+    "杨树林里有鸟",     # jieba tags 杨树林 nr
+    "张家界的风景",
+    "江苏表示欢迎",     # a place before a verb of saying
+])
+def test_surname_plus_everyday_word_is_not_a_name(cleaner, text):
+    assert masked(cleaner, text) == text
+
+
+def test_transliterated_name_jieba_tags_a_place_is_masked_after_a_title(cleaner):
+    assert masked(cleaner, "巴西足球队教练扎加洛今天在") == f"巴西足球队教练{NAME_TOKEN}今天在"
+
+
+def test_japanese_surname_and_given_name_that_is_also_a_word(cleaner):
+    assert masked(cleaner, "他会见了武村正义。") == f"他会见了{NAME_TOKEN}。"
+    assert masked(cleaner, "桥本的讲话") == f"{NAME_TOKEN}的讲话"
+
+
+@pytest.mark.parametrize("text", [
+    "南部的丘布特省也开始遭灾",     # a transliterated place: 省 follows
+    "美国休斯公司正在试图",         # a company
+    "一纸下岗通知书改变了他的命运",  # jieba tags 通知书 nr; its characters are not a name's
+    "记者可先休息后再作报道",
+])
+def test_places_companies_and_ordinary_words_are_not_names(cleaner, text):
+    assert masked(cleaner, text) == text
+
+
+def test_a_name_does_not_take_in_the_start_of_the_next_word(cleaner):
+    assert masked(cleaner, "记者薛原报道") == f"记者{NAME_TOKEN}报道"
+    assert "海军少将" in masked(cleaner, "舰队司令巴克海军少将")
+
+
+@pytest.mark.parametrize("text", [
+    "一只白色的猫趴在沙发上",
+    "穿着连衣裙的小女孩。",
+    "穿蓝夹克的男孩",
+    "一个男人胡子和眼镜",
+    "小女孩滑雪坡。",
+    "一个穿着蓝白相间的制服的男孩",
+    "留着白胡子的老人",
+    "妇女儿童频道",
+    "两个孩子在草地上踢足球",
+    "穿红衣服的女孩在公园里放风筝",
+    "黄河边的小村庄",
+    "一群人在黄山看日出",
+    "老黄牛在田里耕地",
+    "在莫斯科会见了记者",
+    "阿根廷和巴西的比赛",
+    "他明白了大家的祝福",
+    "8000张门票已经售完",
+    "和朋友们一起去海边",
+])
+def test_ordinary_captions_are_left_alone(cleaner, text):
+    assert masked(cleaner, text) == text
+
+
+def test_a_caption_that_was_only_a_name_has_no_chinese_left(cleaner):
+    r = cleaner.clean("张伟")
+    assert r.text == NAME_TOKEN and r.dropped == ("text", "no_chinese")
+
+
+def test_edits_are_labelled_names_and_point_at_the_raw_name(cleaner):
+    raw = "他叫张伟。"
+    r = cleaner.clean(raw)
+    assert [(e.step, e.original, e.replacement) for e in r.edits] == [("names", "张伟", NAME_TOKEN)]
+    assert raw[r.edits[0].start:r.edits[0].end] == "张伟"
+
+
+def test_text_without_ideographs_gives_no_replacements(names):
+    assert names.find("hello world 123") == [] and names.find("") == []
+
+
+def test_replacements_do_not_overlap(names):
+    reps = names.find("约翰·克里和科菲·安南、王晨、何伟在会上说")
+    assert reps
+    assert all(a.end <= b.start for a, b in zip(reps, reps[1:]))
+
+
+def test_step_pickles_and_finds_the_same_afterwards(names):
+    again = pickle.loads(pickle.dumps(names))
+    text = "记者王霞光报道：美国总统克林顿今天说"
+    assert again.find(text) == names.find(text) != []
+    assert len(pickle.dumps(names)) < 1000  # configuration only; jieba is loaded in the worker
+
+
+def _read_jsonl(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(ln) for ln in f]
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.82, precision
+    0.88), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
+    rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
+    hit = total = masked_chars = good_chars = 0
+    for r in rows:
+        m = set()
+        for rep in names.find(r["text"]):
+            m.update(range(rep.start, rep.end))
+        gold = set()
+        for g in r["names"]:
+            span = set(range(g["start"], g["end"]))
+            gold |= span
+            total += 1
+            hit += span <= m
+        masked_chars += len(m)
+        good_chars += len(m & gold)
+    recall, precision = hit / total, good_chars / masked_chars
+    assert recall >= 0.80, recall
+    assert precision >= 0.86, precision
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
+    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.5 % measured)."""
+    caps = []
+    for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl"):
+        caps += r["captions"]
+    masked_share = sum(1 for c in caps if names.find(c)) / len(caps)
+    assert masked_share <= 0.01, masked_share
+
+
+def test_name_model_scores_names_above_ordinary_words():
+    from tuwen.transforms.names import _jieba
+
+    model = _jieba()[3]
+    for name in ("张洁清", "方炳祯", "邝日容"):
+        assert model.score(name[0], name[1:]) > 5.0, name
+    for word in ("白色的", "方面", "路上"):
+        assert model.score(word[0], word[1:]) < 1.0, word
+    assert model.translit_score("奥利塞赫") > model.translit_score("美国")
