@@ -10,6 +10,7 @@ Layout under --out (default bench/_work/photos):
     images/000000.jpg ...                       the photo pool, grown on demand and reused between runs
     sets/n{N}/pairs.jsonl                        tuwen's manifest: {"id", "text", "image": absolute path}
     sets/n{N}/img2dataset/urls.jsonl             the same pairs for img2dataset: {"url": "file://...", "caption", "id"}
+    sets/n{N}-pool{P}/...                        N pairs over the first P photos (--pool; memory runs on many pairs)
 Captions come from templates and are all valid (Chinese, short), so nearly every pair survives the filters.
 
 scikit-image is not a tuwen dependency: only its data files are needed, so when `skimage` is not importable the
@@ -166,8 +167,16 @@ def _meta(seed: int) -> dict:
             "sources": sorted(SOURCES)}
 
 
-def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = False) -> Path:
-    """Make sure photos 0..n-1 and the manifests of set n{n} exist; return the set's folder."""
+def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = False, pool: int = 0) -> Path:
+    """Make sure the manifests of a set of n pairs exist, and their photos; return the set's folder.
+
+    pool=0: pair i has photo i (set n{n}). pool=P: pair i has photo i % P (set n{n}-pool{P}), for memory runs
+    on many pairs without generating (and storing) as many photos; ids and captions stay distinct.
+    """
+    if pool and pool < n:
+        ensure_photos(pool, out, seed, quiet)  # the pool's photos (and its own set)
+        source_of = json.loads((out / "sources.json").read_text())
+        return write_set(n, out, seed, source_of, pool)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
@@ -205,15 +214,16 @@ def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = 
     return write_set(n, out, seed, source_of)
 
 
-def write_set(n: int, out: Path, seed: int, source_of: dict) -> Path:
-    """Write the two manifests of the first n photos (same ids, same captions, same files)."""
-    set_dir = out / "sets" / f"n{n}"
+def write_set(n: int, out: Path, seed: int, source_of: dict, pool: int = 0) -> Path:
+    """Write the two manifests of n pairs (same ids, same captions, same files); pair i has photo i % pool."""
+    set_dir = out / "sets" / (f"n{n}-pool{pool}" if pool else f"n{n}")
     (set_dir / "img2dataset").mkdir(parents=True, exist_ok=True)
     images = (out / "images").resolve()
     tuwen_lines, i2d_lines = [], []
     for i in range(n):
-        path = images / f"{i:06d}.jpg"
-        text = caption(i, seed, source_of[str(i)])
+        photo = i % pool if pool else i
+        path = images / f"{photo:06d}.jpg"
+        text = caption(i, seed, source_of[str(photo)])
         pair_id = f"bench-{i:06d}"
         tuwen_lines.append(json.dumps({"id": pair_id, "text": text, "image": str(path)}, ensure_ascii=False))
         i2d_lines.append(json.dumps({"url": path.as_uri(), "caption": text, "id": pair_id}, ensure_ascii=False))
@@ -228,14 +238,15 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def set_summary(set_dir: Path) -> str:
-    """One line: how many photos, their total and mean size, and a digest of the files' bytes."""
+    """One line: how many pairs and distinct photos, their size, and a digest of the photos' bytes in pair order."""
     rows = [json.loads(line) for line in (set_dir / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
     sizes = [os.path.getsize(r["image"]) for r in rows]
     digest = hashlib.sha256()
     for r in rows:
         digest.update(Path(r["image"]).read_bytes())
-    return (f"{len(rows)} photos, {sum(sizes) / 1e6:.1f} MB, mean {sum(sizes) / len(sizes) / 1e3:.0f} KB, "
-            f"sha256 of all bytes {digest.hexdigest()[:16]}")
+    distinct = len({r["image"] for r in rows})
+    return (f"{len(rows)} pairs over {distinct} photos, {sum(sizes) / 1e6:.1f} MB read in all, mean "
+            f"{sum(sizes) / len(sizes) / 1e3:.0f} KB, sha256 of all bytes {digest.hexdigest()[:16]}")
 
 
 def main(argv=None) -> int:
@@ -243,8 +254,10 @@ def main(argv=None) -> int:
     parser.add_argument("--n", type=int, default=5000, help="number of photos/pairs (default 5000)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"folder (default {DEFAULT_OUT})")
     parser.add_argument("--seed", type=int, default=0, help="seed of crops, sizes, grain and captions (default 0)")
+    parser.add_argument("--pool", type=int, default=0,
+                        help="reuse the first POOL photos for the n pairs (pair i has photo i %% POOL); 0: one each")
     args = parser.parse_args(argv)
-    set_dir = ensure_photos(args.n, args.out, args.seed)
+    set_dir = ensure_photos(args.n, args.out, args.seed, pool=args.pool)
     print(f"photos: {set_summary(set_dir)}")
     print(f"tuwen manifest:       {set_dir / 'pairs.jsonl'}")
     print(f"img2dataset manifest: {set_dir / 'img2dataset' / 'urls.jsonl'}")

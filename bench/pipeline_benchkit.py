@@ -88,10 +88,10 @@ def _children_of() -> dict[int, list[int]]:
     return children
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Sum of the resident memory of root and all its descendants now."""
+def tree_rss_bytes(root: int, include_root: bool = True) -> int:
+    """Sum of the resident memory of root (unless include_root is False) and all its descendants now."""
     children = _children_of()
-    todo, total, page = [root], 0, os.sysconf("SC_PAGE_SIZE")
+    todo, total, page = (list(children.get(root, [])) if not include_root else [root]), 0, os.sysconf("SC_PAGE_SIZE")
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))
@@ -138,7 +138,8 @@ def run_timed(cmd: list[str], env_extra: dict | None = None, poll_rss: bool = Fa
 
     def poll():
         while not stop.is_set():
-            peak[0] = max(peak[0], tree_rss_bytes(proc.pid))
+            # The wrapper itself (a small Python) is ours, not the command's: leave it out.
+            peak[0] = max(peak[0], tree_rss_bytes(proc.pid, include_root=rusage_file is None))
             stop.wait(poll_s)
 
     poller = threading.Thread(target=poll, daemon=True) if poll_rss else None
