@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import (PipelineOptions, SetupOptions, StandardOptions,
+from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions, StandardOptions,
                                                   _BeamArgumentParser)
 
 from tuwen.pipeline import stages
@@ -59,6 +59,17 @@ def prepare_output(output: str, overwrite: bool) -> None:
         FileSystems.delete([success])
 
 
+LOCAL_RUNNERS = ("FnApiRunner", "DirectRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def spread_pairs(options: PipelineOptions) -> bool:
+    """Shuffle referenced pairs across workers, except on a one-worker local run."""
+    runner = options.view_as(StandardOptions).runner or DEFAULT_RUNNER
+    runner = runner if isinstance(runner, str) else type(runner).__name__
+    workers = options.view_as(DirectOptions).direct_num_workers or 1
+    return not (runner.split(".")[-1] in LOCAL_RUNNERS and workers == 1)
+
+
 def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
     """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict."""
     staging = FileSystems.join(output, "_staging")
@@ -80,11 +91,12 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
             mined = p | "MineBoilerplate" >> stages.MineRunBoilerplate(files, opts.max_text_chars,
                                                                          **opts.mining_thresholds())
     outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
-                                                               opts.progress_seconds, fragments, mined)
+                                                               opts.progress_seconds, fragments, mined,
+                                                               spread_pairs=spread_pairs(p.options))
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
     shard_results = (kept
                      | "AssignShards" >> stages.AssignShards(opts.shard_size)
-                     | "WriteShards" >> stages.WriteShards(output, keep))
+                     | "WriteShards" >> stages.WriteShards(output, staging, keep))
     reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
     return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
                                                                                       mined)

@@ -67,9 +67,27 @@ class _Counters:
         c.inc(n)
 
 
-def reject(pair: dict, reason: str, detail: str = "") -> dict:
-    return {"outcome": REJECTED, "id": pair["id"], "key": fmt.sample_key(pair["id"]), "source": pair["source"],
-            "row": pair["row"], "stage": stage_of(reason), "reason": reason, "detail": detail[:500]}
+# Outcome records are plain tuples, as small as they can be: the FnApiRunner holds every record that crosses a
+# shuffle in memory, so their size is the pipeline's memory per pair.
+#   kept:     (KEPT, key, id, source, row, staging file name, offset, length)
+#   rejected: (REJECTED, key, id, source, row, stage, reason, detail)
+# Everything else a kept sample needs (cleaned text, sizes, checksum, kept columns) waits in the staging file,
+# in front of its JPEG.
+OUTCOME, KEY, ID, SOURCE, ROW = range(5)
+
+
+def reject(pair: dict, reason: str, detail: str = "") -> tuple:
+    return (REJECTED, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"], stage_of(reason), reason,
+            detail[:500])
+
+
+def _reject_outcome(o: tuple, reason: str, detail: str) -> tuple:
+    return (REJECTED, o[KEY], o[ID], o[SOURCE], o[ROW], stage_of(reason), reason, detail[:500])
+
+
+def reject_row(o: tuple) -> dict:
+    return {"id": o[ID], "key": o[KEY], "source": o[SOURCE], "row": o[ROW], "stage": o[5], "reason": o[6],
+            "detail": o[7]}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -137,7 +155,8 @@ class MineRunBoilerplate(beam.PTransform):
 # ---------------------------------------------------------------------------------------------------------------
 
 class _StagingFile:
-    """Appends kept JPEGs to one staging file per bundle; the shard writer reads them back by offset."""
+    """Appends kept samples (metadata, then JPEG) to one staging file per bundle; the shard writer reads them back
+    by offset."""
 
     def __init__(self, folder: str):
         self.folder = folder
@@ -145,12 +164,14 @@ class _StagingFile:
         self.fh = None
         self.offset = 0
 
-    def append(self, data: bytes) -> tuple[str, int, int]:
+    def append(self, meta: dict, jpeg: bytes) -> tuple[str, int, int]:
         if self.fh is None:
-            self.path = _join(self.folder, f"{uuid.uuid4().hex}.bin")
+            self.name = f"{uuid.uuid4().hex[:16]}.bin"
+            self.path = _join(self.folder, self.name)
             self.fh = _create(self.path)
             self.offset = 0
-        location = (self.path, self.offset, len(data))
+        data = fmt.pack_staged(meta, jpeg)
+        location = (self.name, self.offset, len(data))
         self.fh.write(data)
         self.offset += len(data)
         return location
@@ -193,7 +214,7 @@ class _CheckAndStage(beam.DoFn):
         log.info("tuwen: %s%d pairs checked, %d passed the filters (%.0f pairs/s)",
                  "worker done: " if final else "", self.seen, self.passed, self.seen / elapsed)
 
-    def _reject(self, pair: dict, reason: str, detail: str = "") -> dict:
+    def _reject(self, pair: dict, reason: str, detail: str = "") -> tuple:
         self.counters.inc(f"rejected_{reason}")
         return reject(pair, reason, detail)
 
@@ -207,12 +228,12 @@ class _CheckAndStage(beam.DoFn):
             self.last_report = time.monotonic()
             self._report()
         out = self._check(pair)
-        if out["outcome"] == KEPT:
+        if out[OUTCOME] == KEPT:
             self.passed += 1
             self.counters.inc("pairs_passed")
         yield out
 
-    def _check(self, pair: dict) -> dict:
+    def _check(self, pair: dict) -> tuple:
         if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
             return self._reject(pair, pair["reason"], pair.get("detail", ""))
         # Cheap text checks first: no image is read for a pair whose text fails.
@@ -247,35 +268,38 @@ class _CheckAndStage(beam.DoFn):
             gen_text = None
         extra = {k: mask_only(v, self.masking) if isinstance(v, str) else v
                  for k, v in (pair.get("extra") or {}).items()}
-        return {
-            "outcome": KEPT, "id": pair["id"], "key": fmt.sample_key(pair["id"]), "source": pair["source"],
-            "row": pair["row"], "text": text.text, "gen_text": gen_text, "extra": extra,
-            "width": image.width, "height": image.height, "orig_width": image.orig_width,
-            "orig_height": image.orig_height, "sha256": image.sha256,
-            "staged": self.staging.append(image.jpeg),
-        }
+        meta = {"text": text.text, "gen_text": gen_text, "extra": extra, "width": image.width,
+                "height": image.height, "orig_width": image.orig_width, "orig_height": image.orig_height,
+                "sha256": image.sha256}
+        return (KEPT, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"],
+                *self.staging.append(meta, image.jpeg))
 
 
 class CheckAndStage(beam.PTransform):
     """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
 
-    Pairs that only reference their image are spread across workers first (they are small); pairs that carry
-    their bytes are checked where they were read, so the bytes never cross a shuffle.
+    Pairs that only reference their image are spread across workers first (they are small; not on a one-worker
+    local run, where it would only cost memory); pairs that carry their bytes are checked where they were read, so
+    the bytes never cross a shuffle.
     """
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
-                 progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None):
+                 progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None,
+                 spread_pairs: bool = True):
         super().__init__()
         self.fn_args = (image_config, text_config, staging_dir, progress_seconds, fragments)
         self.mined = mined  # a one-element PCollection: the mined boilerplate list
+        # Spreading referenced pairs lets many workers share one big manifest; on a one-worker local run it only
+        # costs memory (the FnApiRunner holds a shuffled PCollection whole).
+        self.spread_pairs = spread_pairs
 
     def expand(self, pairs):
         side = {"mined": beam.pvalue.AsSingleton(self.mined)} if self.mined is not None else {}
         by_ref, inline = pairs | "SplitByImageSource" >> beam.Partition(
             lambda pair, n: 1 if "image_bytes" in pair else 0, 2)
-        from_refs = (by_ref
-                     | "SpreadReferencedPairs" >> beam.Reshuffle()
-                     | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side))
+        if self.spread_pairs:
+            by_ref = by_ref | "SpreadReferencedPairs" >> beam.Reshuffle()
+        from_refs = by_ref | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side)
         from_inline = inline | "CheckInlinePairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side)
         return (from_refs, from_inline) | "AllOutcomes" >> beam.Flatten()
 
@@ -289,23 +313,24 @@ def _resolve_key_group(item):
     the same id are ``duplicate_id``; a different id with the same key (a sha256-prefix collision) is
     ``key_collision``."""
     key, outcomes = item
-    outcomes = sorted(outcomes, key=lambda o: (o["source"], o["row"], o["id"]))
+    outcomes = sorted(outcomes, key=lambda o: (o[SOURCE], o[ROW], o[ID]))
     if len(outcomes) == 1:
-        yield beam.pvalue.TaggedOutput(outcomes[0]["outcome"], outcomes[0])
+        yield beam.pvalue.TaggedOutput(outcomes[0][OUTCOME], outcomes[0])
         return
-    first_of_id: dict[str, dict] = {}
-    winner_id = min(o["id"] for o in outcomes)
+    first_of_id: dict[str, tuple] = {}
+    winner_id = min(o[ID] for o in outcomes)
     for o in outcomes:
-        if o["id"] in first_of_id:
-            first = first_of_id[o["id"]]
-            yield beam.pvalue.TaggedOutput(REJECTED, {**reject(o, "duplicate_id",
-                                                               f"same id as {first['source']} row {first['row']}")})
-        elif o["id"] != winner_id:
-            first_of_id[o["id"]] = o
-            yield beam.pvalue.TaggedOutput(REJECTED, reject(o, "key_collision", f"key {key} is also id {winner_id!r}"))
+        if o[ID] in first_of_id:
+            first = first_of_id[o[ID]]
+            yield beam.pvalue.TaggedOutput(REJECTED, _reject_outcome(
+                o, "duplicate_id", f"same id as {first[SOURCE]} row {first[ROW]}"))
+        elif o[ID] != winner_id:
+            first_of_id[o[ID]] = o
+            yield beam.pvalue.TaggedOutput(REJECTED, _reject_outcome(o, "key_collision",
+                                                                     f"key {key} is also id {winner_id!r}"))
         else:
-            first_of_id[o["id"]] = o
-            yield beam.pvalue.TaggedOutput(o["outcome"], o)
+            first_of_id[o[ID]] = o
+            yield beam.pvalue.TaggedOutput(o[OUTCOME], o)
 
 
 class ResolveDuplicates(beam.PTransform):
@@ -313,7 +338,7 @@ class ResolveDuplicates(beam.PTransform):
 
     def expand(self, outcomes):
         results = (outcomes
-                   | "KeyBySampleKey" >> beam.Map(lambda o: (o["key"], o))
+                   | "KeyBySampleKey" >> beam.Map(lambda o: (o[KEY], o))
                    | "GroupBySampleKey" >> beam.GroupByKey()
                    | "KeepFirstOfEachId" >> beam.FlatMap(_resolve_key_group).with_outputs(KEPT, REJECTED))
         return results[KEPT], results[REJECTED]
@@ -322,7 +347,7 @@ class ResolveDuplicates(beam.PTransform):
 def _rank_bucket(item, counts: dict, shard_size: int):
     bucket, samples = item
     start = fmt.rank_buckets(counts)[bucket]
-    for i, sample in enumerate(sorted(samples, key=lambda s: s["key"])):
+    for i, sample in enumerate(sorted(samples, key=lambda s: s[KEY])):
         yield (start + i) // shard_size, sample
 
 
@@ -338,7 +363,7 @@ class AssignShards(beam.PTransform):
         self.shard_size = shard_size
 
     def expand(self, kept):
-        keyed = kept | "KeyByBucket" >> beam.Map(lambda s: (fmt.bucket_of(s["key"]), s))
+        keyed = kept | "KeyByBucket" >> beam.Map(lambda s: (fmt.bucket_of(s[KEY]), s))
         counts = (keyed
                   | "BucketOnly" >> beam.Map(lambda kv: (kv[0], 1))
                   | "CountPerBucket" >> beam.CombinePerKey(sum))
@@ -353,22 +378,28 @@ class AssignShards(beam.PTransform):
 # ---------------------------------------------------------------------------------------------------------------
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output: str, keep_columns: Sequence[str]):
+    def __init__(self, output: str, staging_dir: str, keep_columns: Sequence[str]):
         self.output = output
+        self.staging_dir = staging_dir
         self.keep_columns = tuple(keep_columns)
 
     def setup(self):
         self.counters = _Counters()
 
     def process(self, item):
-        number, samples = item
-        samples = sorted(samples, key=lambda s: s["key"])
+        number, kept = item
+        kept = sorted(kept, key=lambda o: o[KEY])
         name = fmt.shard_name(number)
         handles: dict = {}
+        samples: list[dict] = []
 
         def members():
-            for s in samples:
-                yield from fmt.sample_members(s, fmt.read_staged(handles, s["staged"], _open_read))
+            for o in kept:
+                location = (_join(self.staging_dir, o[5]), o[6], o[7])
+                meta, jpeg = fmt.unpack_staged(fmt.read_staged(handles, location, _open_read))
+                sample = {**meta, "key": o[KEY], "id": o[ID], "source": o[SOURCE]}
+                samples.append(sample)
+                yield from fmt.sample_members(sample, jpeg)
 
         try:
             _write_atomically(_join(self.output, "shards", name), lambda fh: fmt.write_tar(fh, members()))
@@ -385,20 +416,21 @@ class _WriteShard(beam.DoFn):
 
 
 class WriteShards(beam.PTransform):
-    def __init__(self, output: str, keep_columns: Sequence[str] = ()):
+    def __init__(self, output: str, staging_dir: str, keep_columns: Sequence[str] = ()):
         super().__init__()
         self.output = output
+        self.staging_dir = staging_dir
         self.keep_columns = tuple(keep_columns)
 
     def expand(self, numbered):
         return (numbered
                 | "GroupByShard" >> beam.GroupByKey()
-                | "WriteShardAndIndex" >> beam.ParDo(_WriteShard(self.output, self.keep_columns)))
+                | "WriteShardAndIndex" >> beam.ParDo(_WriteShard(self.output, self.staging_dir, self.keep_columns)))
 
 
 def _write_reject_part(item, output: str):
-    part, rows = item
-    rows = sorted(rows, key=lambda r: (r["source"], r["row"], r["id"]))
+    part, outcomes = item
+    rows = sorted((reject_row(o) for o in outcomes), key=lambda r: (r["source"], r["row"], r["id"]))
     name = f"part-{part}.parquet"
     data = fmt.parquet_bytes(fmt.reject_table(rows))
     _write_atomically(_join(output, "rejects", name), lambda fh: fh.write(data))
@@ -416,7 +448,7 @@ class WriteRejects(beam.PTransform):
 
     def expand(self, rejected):
         return (rejected
-                | "KeyByPart" >> beam.Map(lambda r: (r["key"][0], r))
+                | "KeyByPart" >> beam.Map(lambda o: (o[KEY][0], o))
                 | "GroupByPart" >> beam.GroupByKey()
                 | "WriteRejectPart" >> beam.FlatMap(_write_reject_part, output=self.output))
 

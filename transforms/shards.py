@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import struct
 import tarfile
 from typing import BinaryIO, Iterable, Optional
 
@@ -137,8 +138,15 @@ def bucket_of(key: str) -> str:
     return key[:BUCKET_CHARS]
 
 
-def staged_location(file: str, offset: int, length: int) -> tuple[str, int, int]:
-    return (file, offset, length)
+def pack_staged(meta: dict, jpeg: bytes) -> bytes:
+    """One staged sample: 4-byte length, the metadata as JSON, then the JPEG."""
+    head = json.dumps(meta, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return struct.pack(">I", len(head)) + head + jpeg
+
+
+def unpack_staged(data: bytes) -> tuple[dict, bytes]:
+    (n,) = struct.unpack(">I", data[:4])
+    return json.loads(data[4:4 + n].decode("utf-8")), data[4 + n:]
 
 
 def read_staged(handles: dict, location: tuple[str, int, int], opener) -> bytes:

@@ -109,7 +109,8 @@ def read_bytes(path: str, limit: int) -> bytes:
     """Read a whole file, at most ``limit`` + 1 bytes (so a caller can tell it is too large)."""
     if not _has_scheme(path):  # the common local case, without FileSystems' wrapper
         with open(path, "rb") as f:
-            return f.read(limit + 1)
+            # read(n) allocates n bytes up front: ask for the file's size, not the limit
+            return f.read(min(os.fstat(f.fileno()).st_size, limit) + 1)
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as f:
         return f.read(limit + 1)
 
