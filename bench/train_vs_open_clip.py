@@ -10,8 +10,12 @@
   projection, cn_clip's vocab). It has no time budget, so its epoch is sized to the wall clock: a short calibration
   run measures its samples/s, then ``--train-num-samples`` = rate x budget (one epoch, so its cosine schedule ends on
   time).
-- tuwen: ``tuwen train --time-budget MINUTES`` (the schedule follows the clock).
-- Both: global batch 64, bf16 autocast, lr 5e-4, wd 0.1, one loader worker, the same seeds.
+  The calibration is redone before every run, because the machine is shared and its speed varies.
+- tuwen: ``tuwen train --time-budget M`` with M = the wall clock open_clip's whole command really took (less tuwen's
+  ~5 s of imports, which run before its budget clock starts), so both commands get the same wall clock even when
+  other work slowed one of them; its schedule follows the clock.
+- Both: global batch 64, bf16 autocast, wd 0.1, one loader worker, the same seeds; open_clip at lr 5e-4 (``--lr``),
+  tuwen with ``--recipe`` (default ``--lr 2e-4 --caption-aug 0.3``).
 
 Prints samples/s (training loop, and whole command), mean recall mean +- sd per trainer, and the ratios.
 
@@ -34,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "_work"
 PY = REPO / ".venv" / "bin" / "python"
+TUWEN_IMPORT_S = 5.0  # torch + open_clip imports before `tuwen train` starts its --time-budget clock
 OC_VENV = WORK / "openclip-venv"
 
 
@@ -209,11 +214,14 @@ def main(argv=None) -> int:
         variants = [("tuwen", args.recipe.split())]
         if args.plain_too:
             variants.append(("tuwen_plain", []))
+        # Equal wall clock whatever the shared machine did meanwhile: tuwen gets the wall clock open_clip's whole
+        # command actually took, less tuwen's imports (its budget clock starts after them).
+        tuwen_minutes = max(0.1, (wall - TUWEN_IMPORT_S) / 60)
         for label, flags in variants:
             run = work / f"{label}-{name}"
             shutil.rmtree(run, ignore_errors=True)
             wall = sh([PY, "-m", "tuwen.cli", "train", "--data", train_spec, "--output", run, "--model", "tiny",
-                       "--batch-size", args.batch_size, "--time-budget", args.minutes, "--seed", seed,
+                       "--batch-size", args.batch_size, "--time-budget", f"{tuwen_minutes:.3f}", "--seed", seed,
                        "--precision", "bf16", "--workers", "1", "--lr", args.lr, "--weight-decay", "0.1",
                        "--save-every", "100000", *flags], work / f"{label}-{name}.log", env)
             ev = evaluate(run, val_spec, work / f"eval-{label}-{name}.json")

@@ -29,26 +29,26 @@ def train_parser() -> argparse.ArgumentParser:
         "DIR/metrics.jsonl and DIR/loss.png (DIR/val_recall.png with --val-data). Multi-process: launch with "
         "torchrun (gloo on CPU, NCCL on GPU); --batch-size is the global batch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--data", required=True, help="training shards: brace patterns and globs, several joined with ::")
-    p.add_argument("--output", required=True, help="run folder")
+    p.add_argument("--data", required=True, metavar="SHARDS", help="training shards: brace patterns and globs, several joined with ::")
+    p.add_argument("--output", required=True, metavar="DIR", help="run folder")
     p.add_argument("--model", default="tiny", choices=["tiny", "small", "base"], help="model variant")
-    p.add_argument("--batch-size", type=int, default=64, help="global batch across ranks")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps")
-    p.add_argument("--time-budget", type=_positive_float, default=None,
+    p.add_argument("--batch-size", type=int, default=64, metavar="B", help="global batch across ranks")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N", help="stop after N steps")
+    p.add_argument("--time-budget", type=_positive_float, default=None, metavar="MINUTES",
                    help="stop after MINUTES of wall clock (counted from the start of the command's training set-up)")
     p.add_argument("--epochs", type=_positive_float, default=1.0,
                    help="passes over the data when neither --max-steps nor --time-budget is given")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, metavar="S")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
                    help="default: bf16 where the hardware has it (CPU oneDNN bf16 or CUDA bf16), else fp32 on CPU / "
                    "fp16 on GPU; fp16 (with a grad scaler) needs a GPU")
-    p.add_argument("--dropout", type=_probability, default=None,
+    p.add_argument("--dropout", type=_probability, default=None, metavar="P",
                    help="text-tower dropout (hidden and attention); default: the variant's (0 tiny/small, 0.1 base)")
-    p.add_argument("--workers", type=int, default=None, help="data-loader worker processes per rank (default: "
+    p.add_argument("--workers", type=int, default=None, metavar="W", help="data-loader worker processes per rank (default: "
                    "min(4, max(1, torch threads // 2)))")
-    p.add_argument("--grad-cache-chunk", type=int, default=0,
+    p.add_argument("--grad-cache-chunk", type=int, default=0, metavar="C",
                    help="gradient cache: embed C samples per chunk (0 = off)")
-    p.add_argument("--caption-aug", type=_probability, default=0.0,
+    p.add_argument("--caption-aug", type=_probability, default=0.0, metavar="P",
                    help="probability of training on KEY.gen.txt instead of KEY.txt when a sample has one")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")
@@ -58,15 +58,16 @@ def train_parser() -> argparse.ArgumentParser:
                    help="add masked language modelling on the text tower (weight; 0.5 when given bare)")
     p.add_argument("--image-ssl", type=float, nargs="?", const=0.5, default=None, metavar="WEIGHT",
                    help="add SimCLR-style image self-supervision on the image tower (weight; 0.5 when given bare)")
-    p.add_argument("--val-data", default=None, help="validation shards or manifest (recall logged and plotted)")
+    p.add_argument("--val-data", default=None, metavar="SHARDS|MANIFEST", help="validation shards or manifest (recall logged and plotted)")
     p.add_argument("--val-every", type=int, default=0, help="validate every N steps (0: only at the end)")
-    p.add_argument("--init", default=None,
+    p.add_argument("--init", default=None, metavar="PATH",
                    help="start from weights: a tuwen run/checkpoint folder, an open_clip checkpoint with its config, "
                    "or (base) a Chinese-CLIP .pt")
-    p.add_argument("--resume", default=None, help="'auto' (newest DIR/checkpoints/step-N) or a checkpoint folder")
+    p.add_argument("--resume", default=None, metavar="auto|PATH", help="'auto' (newest DIR/checkpoints/step-N) or a checkpoint folder")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW)")
     p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 10%% of planned, at most 500)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default: 10%% of the planned steps, at most 500; with only --time-budget, the first "
+                   "10%% of the budget)")
     p.add_argument("--grad-clip", type=float, default=0.0, help="clip the gradient norm (0 = off)")
     p.add_argument("--shuffle-buffer", type=int, default=1000, help="samples in the shuffle buffer per worker")
     p.add_argument("--log-every", type=int, default=10, help="progress line and metrics.jsonl row every N steps")
@@ -90,10 +91,10 @@ def eval_parser() -> argparse.ArgumentParser:
         description="Image<->text retrieval recall (and optional zero-shot top-1) of a checkpoint. Images shared by "
         "several pairs (same sha256 in shards, same image in a manifest) count as one image with several captions.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--checkpoint", required=True,
+    p.add_argument("--checkpoint", required=True, metavar="PATH",
                    help="run folder (its final/), checkpoint folder, model.safetensors, open_clip or Chinese-CLIP .pt")
-    p.add_argument("--data", required=True, help="shards (patterns, ::-joined) or a JSONL/Parquet manifest")
-    p.add_argument("--json", default=None, help="write the results here (also printed)")
+    p.add_argument("--data", required=True, metavar="SHARDS|MANIFEST", help="shards (patterns, ::-joined) or a JSONL/Parquet manifest")
+    p.add_argument("--json", default=None, metavar="OUT.json", help="write the results here (also printed)")
     p.add_argument("--zero-shot", default=None, metavar="LABELS.txt",
                    help="class names, one per line; the manifest rows carry `label`; adds zeroshot_top1")
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")

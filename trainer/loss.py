@@ -115,7 +115,10 @@ def mlm_loss(model, head: MLMHead, masked_ids: torch.Tensor, labels: torch.Tenso
     keep = labels.ne(-100)
     if not keep.any():
         return masked_ids.new_zeros((), dtype=torch.float32)
-    hidden = model.text_hidden(masked_ids)[keep]
+    hidden = model.text_hidden(masked_ids)
+    keep = keep[:, : hidden.shape[1]]
+    labels = labels[:, : hidden.shape[1]]
+    hidden = hidden[keep]
     logits = head(hidden, model.bert.embeddings.word_embeddings)
     return F.cross_entropy(logits.float(), labels[keep])
 

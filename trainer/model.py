@@ -156,6 +156,10 @@ class BertTextTower(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        # Trailing columns that are padding in every row change nothing (padding is masked out as keys and no
+        # output reads those positions' states for the embedding), so drop them: captions are much shorter than 52.
+        used = int(ids.ne(PAD_ID).sum(dim=1).max().item()) if ids.numel() else 0
+        ids = ids[:, : max(1, used)]
         # Additive mask: padding keys get -inf-like bias so no query attends to them.
         keep = ids.ne(PAD_ID)
         attn_bias = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device).masked_fill(~keep, -1e4)
@@ -189,7 +193,8 @@ class DualEncoder(nn.Module):
         return F.normalize(x, dim=-1) if normalize else x
 
     def text_hidden(self, ids: torch.Tensor) -> torch.Tensor:
-        """Last hidden states of the text tower (the MLM head reads these)."""
+        """Last hidden states of the text tower (the MLM head reads these); trailing all-padding columns are cut,
+        so the result may be shorter than ``ids``."""
         return self.bert(ids)
 
     def encode_text(self, ids: torch.Tensor, normalize: bool = True) -> torch.Tensor:

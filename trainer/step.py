@@ -114,7 +114,8 @@ class TrainStep:
         if opts.grad_cache_chunk and opts.grad_cache_chunk < images.shape[0]:
             res = grad_cache_backward(model, images, ids, opts.grad_cache_chunk,
                                       lambda i, t: scale_loss(objective(i, t)), self.autocast, keep_embeddings)
-            contrastive = res.loss
+            # Log the unscaled value (the fp16 grad scaler multiplies the objective).
+            contrastive = res.loss / float(scale_loss(torch.ones((), device=self.device)))
             extra["grad_cache"] = res
             # Auxiliary losses chunk by chunk too, so memory stays at one chunk.
             n, c = images.shape[0], opts.grad_cache_chunk

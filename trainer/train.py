@@ -53,9 +53,15 @@ def param_groups(params_named, weight_decay: float):
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def lr_at(progress: float, step: int, base_lr: float, warmup: int) -> float:
-    if step < warmup:
+WARMUP_FRACTION = 0.1  # of the planned steps, or of the time budget when the steps are not known in advance
+
+
+def lr_at(progress: float, step: int, base_lr: float, warmup: int | None) -> float:
+    """Linear warm-up (``warmup`` steps, or the first 10% of ``progress`` when None), then cosine to 0."""
+    if warmup is not None and step < warmup:
         return base_lr * (step + 1) / warmup
+    if warmup is None and progress < WARMUP_FRACTION:
+        return base_lr * max(progress / WARMUP_FRACTION, 1e-3)
     return 0.5 * base_lr * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -137,7 +143,13 @@ def train(args) -> int:
     else:
         n_samples = count_samples(urls)
         planned = max(1, int(args.epochs * n_samples) // args.batch_size)
-    warmup = args.warmup if args.warmup is not None else min(500, max(1, (planned or 1000) // 10))
+    # Warm-up: --warmup steps, else 10% of the planned steps (at most 500), else 10% of the time budget.
+    if args.warmup is not None:
+        warmup = args.warmup
+    elif planned is not None:
+        warmup = min(500, max(1, int(planned * WARMUP_FRACTION)))
+    else:
+        warmup = None
 
     step = 0
     resume = args.resume
@@ -157,6 +169,8 @@ def train(args) -> int:
             torch.set_rng_state(rng["torch"])
             random.setstate(rng["python"])
             np.random.set_state(rng["numpy"])
+            if "aux" in rng:
+                stepper.generator.set_state(rng["aux"])
             log.say(f"resumed from {path} at step {step}")
 
     workers = args.workers if args.workers is not None else min(4, max(1, (torch.get_num_threads() or 2) // 2))
@@ -185,7 +199,8 @@ def train(args) -> int:
             stop_reason = "max-steps" if args.max_steps else "epochs"
             break
         elapsed = time.time() - start_time
-        out_of_time = budget_s is not None and elapsed >= budget_s
+        # At least one step always runs, so every run leaves trained weights behind.
+        out_of_time = budget_s is not None and elapsed >= budget_s and step > stream.skip_batches
         if not all_ranks_true(not out_of_time, info):
             stop_reason = "time-budget"
             break
@@ -224,7 +239,7 @@ def train(args) -> int:
             if budget_s:
                 left.append(budget_s - (now - start_time))
             time_left = min(left) if left else float("nan")
-            temperature = 1.0 / float(model.logit_scale.exp())
+            temperature = 1.0 / float(model.logit_scale.detach().exp())
             row = {"step": step, "samples": step * args.batch_size, "lr": lr, "temperature": temperature,
                    "samples_per_s": rate, "elapsed_s": now - start_time}
             row.update({k: all_reduce_mean(v, info) for k, v in logs.items()})
@@ -263,7 +278,9 @@ def train(args) -> int:
 
 
 def _save_checkpoint(run_dir, step, model, tokenizer, optimizer, stepper, scaler, info: DistInfo, args) -> None:
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+    # Per-rank random state: dropout (torch), and the auxiliary tasks' generator (masks, views).
+    rng = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+           "aux": stepper.generator.get_state()}
     if info.enabled:
         import torch.distributed as dist
 

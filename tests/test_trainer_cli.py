@@ -1,0 +1,46 @@
+"""Option names and documented defaults of ``tuwen train|eval|finetune``; the learning-rate schedule."""
+import pytest
+
+from tuwen.trainer.cli import eval_parser, train_parser
+from tuwen.trainer.finetune import finetune_parser
+from tuwen.trainer.train import lr_at
+
+
+def test_train_defaults_are_the_documented_ones():
+    a = train_parser().parse_args(["--data", "s/{000000..000001}.tar", "--output", "out"])
+    assert (a.model, a.batch_size, a.seed, a.epochs) == ("tiny", 64, 0, 1.0)
+    assert a.max_steps is None and a.time_budget is None and a.precision is None  # bf16 chosen at run time
+    assert a.caption_aug == 0.0 and not a.distill and a.mlm is None and a.image_ssl is None
+    assert a.grad_cache_chunk == 0 and a.resume is None and a.init is None
+
+
+def test_train_accepts_every_option_the_issue_names():
+    argv = ["--data", "a.tar::b.tar", "--output", "o", "--model", "small", "--batch-size", "128", "--max-steps",
+            "10", "--time-budget", "2.5", "--seed", "3", "--precision", "fp32", "--dropout", "0.1", "--workers", "2",
+            "--grad-cache-chunk", "16", "--caption-aug", "0.3", "--distill", "--mlm", "--image-ssl",
+            "--val-data", "v.jsonl", "--init", "x.pt", "--resume", "auto"]
+    a = train_parser().parse_args(argv)
+    assert a.mlm == 0.5 and a.image_ssl == 0.5 and a.distill and a.resume == "auto"
+    assert train_parser().parse_args(["--data", "d", "--output", "o", "--mlm", "0.2"]).mlm == 0.2
+    with pytest.raises(SystemExit):
+        train_parser().parse_args(["--data", "d", "--output", "o", "--caption-aug", "1.5"])
+    with pytest.raises(SystemExit):
+        train_parser().parse_args(["--output", "o"])  # --data is required
+
+
+def test_eval_and_finetune_options():
+    e = eval_parser().parse_args(["--checkpoint", "run", "--data", "m.jsonl", "--json", "o.json", "--zero-shot",
+                                  "labels.txt"])
+    assert e.zero_shot == "labels.txt"
+    f = finetune_parser().parse_args(["--checkpoint", "run", "--data", "m.jsonl", "--output", "o"])
+    assert not f.train_tower
+
+
+def test_lr_warms_up_then_follows_a_cosine_to_zero():
+    assert lr_at(0.0, 0, 1.0, 4) == pytest.approx(0.25)
+    assert lr_at(0.3, 3, 1.0, 4) == pytest.approx(1.0)
+    assert lr_at(0.5, 50, 1.0, 4) == pytest.approx(0.5)
+    assert lr_at(1.0, 100, 1.0, 4) == pytest.approx(0.0, abs=1e-12)
+    # time-budget runs (no step count known): warm-up over the first 10% of the clock
+    assert lr_at(0.05, 7, 1.0, None) == pytest.approx(0.5)
+    assert lr_at(0.5, 70, 1.0, None) == pytest.approx(0.5)

@@ -1,0 +1,121 @@
+"""Shard specs, sample counting, caption augmentation, the training stream and evaluation sets."""
+import json
+
+import pytest
+import torch
+
+from tuwen.trainer.data import (StreamConfig, TrainStream, choose_caption, count_samples, expand_shards,
+                                iter_tar_samples, load_eval_set)
+from tuwen.trainer.synthetic import encode_jpeg, sample_key, synthetic_pairs, write_shards
+from tuwen.trainer.tokenizer import ChineseWordPieceTokenizer
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("d")
+    write_shards(synthetic_pairs(40, size=32, seed=1), out, shard_size=16)
+    return out
+
+
+def test_shards_follow_the_pipeline_format(shard_dir):
+    samples = list(iter_tar_samples(str(shard_dir / "000000.tar")))
+    assert len(samples) == 16
+    keys = [s["__key__"] for s in samples]
+    assert keys == sorted(keys) and all(len(k) == 16 and "." not in k for k in keys)
+    meta = json.loads(samples[0]["json"])
+    assert sample_key(meta["id"]) == keys[0]
+    for field in ("id", "source", "width", "height", "orig_width", "orig_height", "sha256"):
+        assert field in meta
+    assert set(samples[0]) >= {"jpg", "txt", "json", "gen.txt"}
+    assert json.loads((shard_dir / "sizes.json").read_text()) == {"000000.tar": 16, "000001.tar": 16,
+                                                                  "000002.tar": 8}
+
+
+def test_expand_shards_braces_globs_and_double_colon(shard_dir):
+    d = str(shard_dir)
+    assert expand_shards(f"{d}/{{000000..000001}}.tar") == [f"{d}/000000.tar", f"{d}/000001.tar"]
+    assert expand_shards(f"{d}/*.tar") == [f"{d}/00000{i}.tar" for i in range(3)]
+    assert expand_shards(f"{d}/000002.tar::{d}/000000.tar") == [f"{d}/000002.tar", f"{d}/000000.tar"]
+
+
+def test_count_samples_with_and_without_sizes_json(shard_dir, tmp_path):
+    urls = expand_shards(f"{shard_dir}/*.tar")
+    assert count_samples(urls) == 40
+    import shutil
+
+    for u in urls:
+        shutil.copy(u, tmp_path)
+    assert count_samples(expand_shards(f"{tmp_path}/*.tar")) == 40
+
+
+def test_caption_aug_probability_0_1_and_half():
+    sample = {"__key__": "k", "txt": "原来的".encode(), "gen.txt": "生成的".encode()}
+    assert choose_caption(sample, 0.0, 0, 0) == "原来的"
+    assert choose_caption(sample, 1.0, 0, 0) == "生成的"
+    picks = [choose_caption({**sample, "__key__": f"k{i}"}, 0.5, 0, 0) for i in range(400)]
+    assert 150 < picks.count("生成的") < 250
+    assert choose_caption({"__key__": "k", "txt": "原来的".encode()}, 1.0, 0, 0) == "原来的"  # no gen.txt
+
+
+def _stream(shard_dir, **kw):
+    from tuwen.trainer.model import image_preprocess
+
+    cfg = StreamConfig(urls=expand_shards(f"{shard_dir}/*.tar"), batch_size=8, **kw)
+    return TrainStream(cfg, image_preprocess(32), ChineseWordPieceTokenizer())
+
+
+def test_stream_batches_are_shaped_and_an_epoch_covers_every_sample(shard_dir):
+    it = iter(_stream(shard_dir, shuffle_buffer=10))
+    images, ids = next(it)
+    assert images.shape == (8, 3, 32, 32) and ids.shape == (8, 52) and ids.dtype == torch.long
+    seen = [ids] + [next(it)[1] for _ in range(4)]
+    texts = {tuple(r.tolist()) for r in torch.cat(seen)}
+    assert len(texts) >= 15  # 40 samples, 18 possible captions: most distinct captions appear in one epoch
+
+
+def test_resume_skip_yields_the_same_later_batches(shard_dir):
+    full = iter(_stream(shard_dir, shuffle_buffer=10, seed=2))
+    batches = [next(full) for _ in range(4)]
+    resumed = iter(_stream(shard_dir, shuffle_buffer=10, seed=2, skip_batches=2))
+    for expect in batches[2:]:
+        got = next(resumed)
+        assert torch.equal(got[0], expect[0]) and torch.equal(got[1], expect[1])
+
+
+def test_ranks_see_disjoint_shards(shard_dir):
+    a = _stream(shard_dir, shuffle_buffer=0, world_size=2, rank=0)
+    b = _stream(shard_dir, shuffle_buffer=0, world_size=2, rank=1)
+    ka = {s["__key__"] for _, s in zip(range(16), (x for _, x in a._raw_samples(0, 1)))}
+    kb = {s["__key__"] for _, s in zip(range(8), (x for _, x in b._raw_samples(0, 1)))}
+    assert ka and kb and not ka & kb
+
+
+def test_eval_set_groups_shard_pairs_by_image_sha256(tmp_path):
+    from PIL import Image
+
+    jpg = encode_jpeg(Image.new("RGB", (32, 32), (200, 10, 10)))
+    other = encode_jpeg(Image.new("RGB", (32, 32), (10, 10, 200)))
+    rows = [{"id": f"a{i}", "jpg": jpg, "text": f"红色{i}"} for i in range(3)]
+    rows.append({"id": "b", "jpg": other, "text": "蓝色"})
+    write_shards(rows, tmp_path, shard_size=10)
+    data = load_eval_set(f"{tmp_path}/000000.tar")
+    assert len(data.images) == 2 and len(data.captions) == 4
+    red = data.caption_image[data.captions.index("红色0")]
+    assert [data.caption_image[data.captions.index(f"红色{i}")] for i in range(3)] == [red] * 3
+    assert data.caption_image[data.captions.index("蓝色")] != red
+
+
+def test_eval_set_from_manifest_with_captions_lists_and_shared_images(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (16, 16)).save(tmp_path / "img" / "a.jpg")
+    Image.new("RGB", (16, 16), (255, 255, 255)).save(tmp_path / "img" / "b.jpg")
+    rows = [{"image": "img/a.jpg", "text": "黑色"}, {"image": "img/a.jpg", "text": "暗的"},
+            {"image": "img/b.jpg", "captions": ["白色", "亮的"], "label": "白"}]
+    (tmp_path / "m.jsonl").write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
+    data = load_eval_set(str(tmp_path / "m.jsonl"))
+    assert len(data.images) == 2
+    assert data.captions == ["黑色", "暗的", "白色", "亮的"]
+    assert data.caption_image == [0, 0, 1, 1]
+    assert data.labels == [None, "白"]
