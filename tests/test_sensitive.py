@@ -320,3 +320,118 @@ def test_disk_cache_keeps_only_the_newest_files(tmp_path, monkeypatch):
 ])
 def test_short_hits_glued_into_everyday_words_are_not_masked(text, masked):
     assert MaskSensitiveWords(cache_dir="").mask(text) == masked
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The fast build path gives the same answers as the plain one
+# ---------------------------------------------------------------------------------------------------------------
+
+def _common_vocabulary_line_by_line() -> frozenset:
+    """The reference reading of jieba's dictionary: every line, its frequency parsed, the thresholds applied."""
+    words = set()
+    for line in S._jieba_dictionary_path().read_text(encoding="utf-8").splitlines():
+        m = re.match(r"(\S+) (\d+)", line)
+        if m:
+            w, f = m.group(1), int(m.group(2))
+            if f >= S.COMMON_WORD_MIN_FREQ and (len(w) > 1 or f >= S.COMMON_CHAR_MIN_FREQ):
+                words.add(canonical_entry(w))
+    return frozenset(words)
+
+
+def test_common_vocabulary_equals_a_line_by_line_reading_of_the_dictionary():
+    assert S._jieba_dictionary_path() is not None
+    assert common_vocabulary() == _common_vocabulary_line_by_line()
+
+
+def test_common_line_pattern_applies_the_thresholds():
+    def words(text):
+        return [w or c for w, c in S._COMMON_LINE_RE.findall("\n" + text)]
+    lines = "一个 100 m\n两个 99 m\n三个 0100 n\n草 3000 n\n花 2999 n\n树 12000\n女人 1000000 n\n"
+    assert words(lines) == ["一个", "三个", "草", "树", "女人"]
+
+
+def test_long_text_translation_equals_str_translate():
+    table = S.char_table()
+    bmp = "".join(chr(c) for c in table if c < 0x10000)
+    text = ("普通的中文 text\n" + bmp) * 40
+    assert len(text) >= 100_000 and S._translate_long(text) == text.translate(table)
+    astral = text + "".join(chr(c) for c in table if c >= 0x10000) + "\U00020000"
+    assert S._translate_long(astral) == astral.translate(table)
+    assert S._translate_long("賭場ＡＢ") == "赌场ab"
+
+
+def test_made_of_common_words_agrees_with_a_plain_search():
+    common = common_vocabulary()
+
+    def plain(key, max_word=6):  # every cut, recursively
+        key = re.sub("[0-9]+", "0", key)
+        return key == "" or any((key[:j] in common or key[:j] == "0") and plain(key[j:]) for j in
+                                range(1, min(len(key), max_word) + 1))
+    rng = random.Random(3)
+    pool = "黑狗女人一个的哭泣援交冰毒0123草地上奔跑大麻烦x"
+    keys = ["", "黑", "黑狗", "3个", "20年", "0年", "援交", "哭泣的女人", "1978年", "为人民服务", "江泽民"]
+    keys += ["".join(rng.choice(pool) for _ in range(rng.randint(1, 6))) for _ in range(400)]
+    for k in keys:
+        assert S.made_of_common_words(k, common) == plain(k), k
+
+
+def test_batch_classification_agrees_with_one_entry_at_a_time():
+    common = common_vocabulary()
+    entries = ["草", "一个", "黑狗", "哭泣的女人", "1978年", "援交", "ab", "qq123", "123", "13800138000", "出售冰毒",
+               "冰毒网", "江泽民", "江泽", "3个", "为人民服务", "六四惨案", "女人", "大麻烟", "的"]
+    keys = [canonical_entry(e) for e in entries]
+    trusted = S.ahocorasick.Automaton()
+    trusted.add_word("冰毒", "冰毒")
+    trusted.make_automaton()
+    holders = {keys[i] for i in S._lines_holding(trusted, keys)}
+    allow = frozenset({"女人"})
+    reasons = set()
+    for min_chars in (1, 2, 3):
+        one = [classify_public_entry(k, trusted, allow, common, min_chars) for k in keys]
+        assert S.classify_public_entries(keys, holders, allow, common, min_chars) == one
+        reasons.update(c.reason for c in one)
+    assert reasons == {"single_char", "allowlisted", "common_word", "common_words", "contains_trusted", "specific",
+                       "everyday_phrase", "short_ascii", "ascii_word", "number", "short_number"}
+
+
+def test_matcher_pickles_with_info_packed_and_unpacks_it_on_first_use(public_step):
+    m = public_step.matcher
+    loaded = pickle.loads(pickle.dumps(m))
+    assert loaded._info is None  # not unpacked until asked for
+    assert list(loaded.info.items()) == list(m.info.items())
+    assert loaded.stats == m.stats and loaded.junction_words == m.junction_words
+    text = "一只黑狗援交，出售冰毒 tel 13800138000"
+    assert loaded.spans(text) == m.spans(text) and loaded.spans(text)
+    again = pickle.loads(pickle.dumps(loaded))
+    assert again.info == m.info
+    odd = S.SensitiveMatcher(m.automaton, {"a\nb": (2, "specific", "a\nb", "x")}, {})
+    assert pickle.loads(pickle.dumps(odd)).info == {"a\nb": (2, "specific", "a\nb", "x")}
+    assert pickle.loads(pickle.dumps(S.SensitiveMatcher(m.automaton, {}, {}))).info == {}
+
+
+def test_parse_lexicon_reads_entries_comments_and_the_trusted_directive():
+    lex = S.parse_lexicon("# a list\n\n  赌场 \n#tuwen-lexicon: trusted\n毒品\n\n", "x")
+    assert lex.entries == ("赌场", "毒品") and lex.trusted
+    assert not S.parse_lexicon("赌场\n# plain comment\n", "x").trusted
+    assert S.parse_lexicon("# tuwen-lexicon: trusted\n赌场\n", "x", trusted=False).trusted is False
+    assert S.parse_lexicon("", "x").entries == ()
+
+
+@pytest.mark.shared
+def test_61k_batch_classification_agrees_with_one_entry_at_a_time(public61k):
+    lex, _, _ = public61k
+    step = MaskSensitiveWords.from_paths([lex], cache_dir="")
+    m = step.matcher
+    trusted_lists, allowlists, _ = S._inputs(step.config)
+    trusted_ac = S.ahocorasick.Automaton()
+    for lx in trusted_lists[:-1]:
+        for k in S.canonical_entries(lx.entries):
+            if len(k) >= 2 or not k.isascii():  # as build_matcher does
+                trusted_ac.add_word(k, k)
+    trusted_ac.make_automaton()
+    allow = frozenset(k for a in allowlists for k in S.canonical_entries(a.entries))
+    common = common_vocabulary()
+    public = [k for k, (_, _, _, src) in m.info.items() if src == str(lex)]
+    assert len(public) > 50000
+    for k in public:
+        assert m.info[k][:2] == tuple(classify_public_entry(k, trusted_ac, allow, common)), k
