@@ -294,7 +294,8 @@ def test_a_user_allowlist_also_overrides_trusted_lists_but_the_shipped_one_does_
 
 
 def test_batch_canonicalisation_agrees_with_one_at_a_time():
-    entries = ["賭 場", "ＦａＬｕｎ", "色.情", "a_b", "中共\u200b当局", "x"]
+    entries = ["賭 場", "ＦａＬｕｎ", "色.情", "a_b", "中共\u200b当局", "x", "WWW.Spam-Site.COM", "ＡＢ！＿Ｃ",
+               "台\u3000独", "—", "", "__", "é_à", "色—情", "𠀀.𠀁", "\ud800x"]
     assert S.canonical_entries(entries) == [canonical_entry(e) for e in entries]
     assert S.canonical_entries([]) == []
 
@@ -345,7 +346,7 @@ def test_common_vocabulary_equals_a_line_by_line_reading_of_the_dictionary():
 
 def test_common_line_pattern_applies_the_thresholds():
     def words(text):
-        return [w or c for w, c in S._COMMON_LINE_RE.findall("\n" + text)]
+        return S._common_words("\n" + text)
     lines = "一个 100 m\n两个 99 m\n三个 0100 n\n草 3000 n\n花 2999 n\n树 12000\n女人 1000000 n\n"
     assert words(lines) == ["一个", "三个", "草", "树", "女人"]
 
@@ -409,6 +410,30 @@ def test_matcher_pickles_with_info_packed_and_unpacks_it_on_first_use(public_ste
     assert pickle.loads(pickle.dumps(S.SensitiveMatcher(m.automaton, {}, {}))).info == {}
 
 
+def test_lexicon_files_read_as_open_reads_them(tmp_path):
+    p = tmp_path / "l.txt"
+    p.write_bytes("\ufeff# tuwen-lexicon: trusted\r\n赌场\r\n毒品\r大麻\n".encode("utf-8"))
+    lex = S.read_lexicon(str(p))
+    assert lex.entries == ("赌场", "毒品", "大麻") and lex.trusted
+    with open(p, encoding="utf-8-sig") as f:
+        assert S._read_text(p, "utf-8-sig") == f.read()
+
+
+def test_opencc_pairs_equal_a_line_by_line_reading():
+    def plain(path):  # the character, and its first conversion, of the lines where both are one character
+        out = []
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 2 and len(parts[0]) == 1 and len(parts[1].split(" ")[0]) == 1:
+                    out.append((parts[0], parts[1].split(" ")[0]))
+        return out
+    d = S._opencc_dictionary_dir()
+    assert d is not None
+    for name in ("TSCharacters.txt", "TWVariantsRev.txt", "HKVariantsRev.txt"):
+        assert S._read_opencc_pairs(d / name) == plain(d / name)
+
+
 def test_parse_lexicon_reads_entries_comments_and_the_trusted_directive():
     lex = S.parse_lexicon("# a list\n\n  赌场 \n#tuwen-lexicon: trusted\n毒品\n\n", "x")
     assert lex.entries == ("赌场", "毒品") and lex.trusted
@@ -435,3 +460,65 @@ def test_61k_batch_classification_agrees_with_one_entry_at_a_time(public61k):
     assert len(public) > 50000
     for k in public:
         assert m.info[k][:2] == tuple(classify_public_entry(k, trusted_ac, allow, common)), k
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public entries classified on first use, info made when asked for
+# ---------------------------------------------------------------------------------------------------------------
+
+def _built(step) -> S.SensitiveMatcher:
+    """A matcher for ``step``'s config built anew (neither the process's nor the disk cache)."""
+    lexicons, allowlists, user_allowlists = S._inputs(step.config)
+    return S.build_matcher(lexicons, allowlists, step.config.hygiene, step.config.min_chars, user_allowlists)
+
+
+def _same_masks_lazy_eager_and_loaded(step, texts) -> S.SensitiveMatcher:
+    lazy, eager = _built(step), _built(step)
+    loaded = pickle.loads(pickle.dumps(_built(step)))  # as the disk cache gives it
+    assert eager.info and not lazy._deferred.reasons  # eager: every entry classified before any matching
+    for t in texts:
+        assert lazy.matches(t) == eager.matches(t) == loaded.matches(t), t
+        assert lazy.spans(t) == eager.spans(t) == loaded.spans(t), t
+    found = dict(lazy._deferred.reasons)
+    assert found  # classified as found, as info classifies them
+    assert all(lazy.info[k][1] == r for k, r in found.items())
+    assert list(loaded.info.items()) == list(eager.info.items()) and loaded.stats == eager.stats
+    return lazy
+
+
+def test_entries_classified_on_first_use_mask_as_when_all_are_classified_first(public_step):
+    texts = ["一只黑狗援交，出售冰毒 tel 13800138000", "哭泣的女人在江泽民像前", "大麻烟和一个女人", "站起来", "草地",
+             "", "黑 狗", "援交女人", "hotel tel"]
+    lazy = _same_masks_lazy_eager_and_loaded(public_step, texts)
+    assert lazy.stats["entries"] == 2 + 15 and lazy.stats["common_word"] >= 1
+
+
+def test_the_automaton_finds_what_a_plainly_built_one_finds(public_step):
+    m = public_step.matcher
+    items = list(m.automaton.items())
+    plain = S.ahocorasick.Automaton(S.ahocorasick.STORE_INTS)
+    for k, v in sorted(items):
+        plain.add_word(k, v)
+    plain.make_automaton()
+    ordered = S._automaton([k for k, _ in items], [(v >> 2) & 3 or S.DEFERRED for _, v in items])
+    assert sorted(ordered.items()) == sorted(items)
+    for text in ["一只黑狗援交出售冰毒", "tel13800138000江泽民", "哭泣的女人站起来", "草女一个ab12"]:
+        assert list(ordered.iter(text)) == list(plain.iter(text))
+
+
+@pytest.mark.shared
+def test_61k_entries_classified_on_first_use_mask_as_when_all_are_classified_first(public61k):
+    lex, _, captions = public61k
+    entries = [e for e in Path(lex).read_text(encoding="utf-8").splitlines() if e.strip()]
+    rng = random.Random(7)
+    texts = captions[:3000]
+    for _ in range(1500):  # captions with list entries dropped in, some of them spelled with separators
+        cap, w = rng.choice(captions), rng.choice(entries)
+        p = rng.randint(0, len(cap))
+        texts.append(cap[:p] + (" ".join(w) if rng.random() < 0.3 else w) + cap[p:])
+    step = MaskSensitiveWords.from_paths([lex], cache_dir="")
+    lazy = _built(step)
+    for t in texts:
+        lazy.spans(t)
+    assert 0 < len(lazy._deferred.reasons) < 5000  # a masking run classifies only the entries it meets
+    _same_masks_lazy_eager_and_loaded(step, texts)

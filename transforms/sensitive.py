@@ -13,8 +13,9 @@ different clauses do not join into one entry.
 
 Hygiene. Public lists are noisy (一个, 女人, 黑狗 and hundreds of single characters). Lexicons are *trusted*
 (our starter lists in ``tuwen.lexicons``, or any file whose header says ``# tuwen-lexicon: trusted``: every entry
-is masked) or *public* (everything else passed with ``--lexicon``), whose entries are sorted once, when the
-matcher is built, by :func:`classify_public_entry`:
+is masked) or *public* (everything else passed with ``--lexicon``), whose entries are sorted by
+:func:`classify_public_entry` (by the length, allowlist and ASCII rules when the matcher is built; by the others,
+which need the trusted entries and the everyday vocabulary, when an entry is first found: see :class:`_Deferred`):
 
 - a single character never matches alone; nor do ASCII words under 3 letters or digit strings under 7 digits;
 - an allowlisted entry (shipped ``sensitive_allowlist.txt`` plus ``--allowlist``) is dropped (a user's
@@ -46,6 +47,7 @@ import bisect
 import hashlib
 import importlib.resources
 import importlib.util
+import operator
 import os
 import pickle
 import re
@@ -53,8 +55,10 @@ import sys
 import tempfile
 import threading
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
+from itertools import accumulate, compress, filterfalse
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
@@ -69,6 +73,9 @@ DEFAULT_LEXICON_PREFIX = "sensitive_"
 DEFAULT_ALLOWLIST = "sensitive_allowlist.txt"
 
 TRUSTED, STRONG, WEAK = 3, 2, 1  # match strengths: trusted-list entry, public specific entry, everyday word
+# The strength build_matcher gives a public entry whose class is settled on first use (see _Deferred): its
+# automaton code holds strength 0 until then.
+DEFERRED = 4
 _WEAK_BITS = WEAK << 2  # the strength bits of a weak entry's automaton code (see _entry_code)
 
 # Everyday vocabulary, judged on jieba's dictionary (word frequencies from general Chinese text). A word seen at
@@ -108,14 +115,13 @@ def _opencc_dictionary_dir() -> Optional[Path]:
     return d if d.is_dir() else None
 
 
-def _read_opencc_pairs(path: Path) -> Iterator[tuple[str, str]]:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) == 2 and len(parts[0]) == 1:
-                first = parts[1].split(" ")[0]
-                if len(first) == 1:
-                    yield parts[0], first
+# A line "character<TAB>conversions" (space-separated) whose first conversion is one character.
+_OPENCC_PAIR_RE = re.compile(r"^([^\t\n])\t([^\t\n ])(?: [^\t\n]*)?$", re.M)
+
+
+def _read_opencc_pairs(path: Path) -> list[tuple[str, str]]:
+    """(character, its first conversion) for every such line: one regex pass, not a loop over 4k lines."""
+    return _OPENCC_PAIR_RE.findall(_read_text(path))
 
 
 def char_table() -> dict[int, str]:
@@ -171,7 +177,9 @@ def canonical_entry(entry: str) -> str:
     return SEPARATOR_RE.sub("", entry.translate(char_table()))
 
 
-_NON_WORD_NOT_NEWLINE_RE = re.compile(r"[^\w\n]+")  # with "_" removed first: SEPARATOR_RE but newlines
+# SEPARATOR_RE in two parts: its ASCII characters but the newline (bytes for bytes.translate), and the rest.
+_ASCII_SEPARATOR_BYTES = bytes(c for c in range(128) if c != 10 and SEPARATOR_RE.match(chr(c)))
+_NON_ASCII_SEPARATORS_RE = re.compile(r"[^\x00-\x7f\w]+")
 
 
 def canonical_entries(entries: Sequence[str]) -> list[str]:
@@ -179,8 +187,12 @@ def canonical_entries(entries: Sequence[str]) -> list[str]:
     is canonicalised in milliseconds instead of a fifth of a second)."""
     if not entries:
         return []
-    # Taking "_" out first leaves a one-class pattern (no alternation): quicker over a 60k list, same result.
-    return _NON_WORD_NOT_NEWLINE_RE.sub("", _translate_long("\n".join(entries)).replace("_", "")).split("\n")
+    text = _translate_long("\n".join(entries))
+    # The ASCII separators (most of them: the dots and dashes of domain names) leave in one bytes.translate on the
+    # UTF-8 form (ASCII bytes never occur inside a multi-byte character); the regex then only has to test the
+    # non-ASCII characters, and rejects ASCII ones at once: half the time of one regex for all separators.
+    raw = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_SEPARATOR_BYTES)
+    return _NON_ASCII_SEPARATORS_RE.sub("", raw.decode("utf-8", "surrogatepass")).split("\n")
 
 
 _TABLE_CHARS_RE: Optional[tuple] = None  # (pattern of the table's BMP characters, {character: replacement})
@@ -225,16 +237,22 @@ class LexiconFile:
 
 def parse_lexicon(text: str, source: str, trusted: Optional[bool] = None) -> LexiconFile:
     """One entry per line; ``#`` lines are comments (a ``# tuwen-lexicon: trusted`` comment marks the list trusted)."""
-    lines = [s for s in map(str.strip, text.splitlines()) if s]  # comprehensions: a 60k list in milliseconds
-    entries = [s for s in lines if s[0] != "#"]
+    lines = list(filter(None, map(str.strip, text.splitlines())))  # C-speed: a 60k list in milliseconds
+    entries = [s for s in lines if s[0] != "#"] if "#" in text else lines
     directive = len(entries) < len(lines) and any(TRUSTED_DIRECTIVE in s for s in lines if s[0] == "#")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return LexiconFile(source, tuple(entries), directive if trusted is None else trusted, digest)
 
 
 def read_lexicon(path: str, trusted: Optional[bool] = None) -> LexiconFile:
-    with open(path, encoding="utf-8-sig") as f:
-        return parse_lexicon(f.read(), str(path), trusted)
+    return parse_lexicon(_read_text(Path(path), "utf-8-sig"), str(path), trusted)
+
+
+def _read_text(path: Path, encoding: str = "utf-8") -> str:
+    """The text of a file, newlines translated as ``open()`` does: bytes decoded at once take half the time of a
+    text-mode read (jieba's 5 MB dictionary: about 12 ms instead of 23)."""
+    text = path.read_bytes().decode(encoding)
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def default_lexicon_names() -> list[str]:
@@ -264,27 +282,32 @@ def _jieba_dictionary_path() -> Optional[Path]:
     return p if p.is_file() else None
 
 
-# One pass over jieba's dictionary (lines "word freq [tag]") keeps exactly the lines that pass the frequency
-# thresholds: a word of 2+ characters with freq >= 100, or a single character with freq >= 3000 (leading zeros
-# allowed; the digits after the ones matched are free). A literal "\n" prefix lets the regex engine jump from line
-# to line instead of trying every position (a third of the time of a ^-anchored pattern over 5 MB); possessive
-# quantifiers (Python 3.11) spare the backtracking.
-_COMMON_LINE_RE = re.compile(r"\n(?:(\S\S++) 0*+[1-9][0-9]{2}|(\S) 0*+(?:[3-9][0-9]{3}|[1-9][0-9]{4}))")
-# (Written for COMMON_WORD_MIN_FREQ = 100 and COMMON_CHAR_MIN_FREQ = 3000: change it with them; a test compares it
-# with a line-by-line reading of the dictionary.)
+# One pass over jieba's dictionary (lines "word freq [tag]") keeps the lines with freq >= 100 (leading zeros
+# allowed): (word, freq digits). A literal "\n" prefix lets the regex engine jump from line to line instead of
+# trying every position (a third of the time of a ^-anchored pattern over 5 MB); possessive quantifiers (Python
+# 3.11) spare the backtracking. One branch, with the single characters' threshold checked on the few that pass,
+# is quicker than a second branch tried on every line.
+_COMMON_LINE_RE = re.compile(r"\n(\S++) 0*+([1-9][0-9]{2,}+)")
+# (Written for COMMON_WORD_MIN_FREQ = 100: change it with it; a test compares common_vocabulary with a line-by-line
+# reading of the dictionary.)
+
+
+def _common_words(dictionary: str) -> list[str]:
+    """The words of ``dictionary`` (jieba's, with a newline before the first line) that are everyday vocabulary."""
+    return [w for w, f in _COMMON_LINE_RE.findall(dictionary) if len(w) > 1 or int(f) >= COMMON_CHAR_MIN_FREQ]
 
 
 def common_vocabulary() -> frozenset:
     """Canonical forms of everyday words (freq >= COMMON_WORD_MIN_FREQ) and characters used as words
     (freq >= COMMON_CHAR_MIN_FREQ) in jieba's general dictionary. Read without importing or initialising jieba."""
-    global _COMMON
+    global _COMMON, _TWO_CHAR
     if _COMMON is None:
         p = _jieba_dictionary_path()
         words: list[str] = []
         if p is not None:
-            data = "\n" + p.read_text(encoding="utf-8")
-            words = [w or c for w, c in _COMMON_LINE_RE.findall(data)]
-        _COMMON = frozenset(canonical_entries(words))
+            words = canonical_entries(_common_words("\n" + _read_text(p)))
+        _COMMON = frozenset(words)
+        _TWO_CHAR = (_COMMON, frozenset([w for w in words if len(w) == 2]))  # see _two_char_words: quicker here
     return _COMMON
 
 
@@ -294,15 +317,16 @@ def made_of_common_words(key: str, common: frozenset, max_word: int = 6) -> bool
     n = len(key)
     if n == 2:  # most calls (two-character entries): the programme below, unrolled
         return key in common or ((key[0] in common or key[0] == "0") and (key[1] in common or key[1] == "0"))
-    ok = [False] * (n + 1)
-    ok[0] = True
-    for i in range(n):
-        if not ok[i]:
-            continue
-        for j in range(i + 1, min(n, i + max_word) + 1):
-            if key[i:j] in common or key[i:j] == "0":
-                ok[j] = True
-    return ok[n]
+    zero = "0" in key
+    cuts = [n]  # the positions from which the rest of the key can be cut, nearest first
+    for i in range(n - 1, -1, -1):  # from the end: only reachable cut points are tried (half the slices)
+        for j in cuts:
+            if j - i > max_word:
+                break
+            if key[i:j] in common or (zero and key[i:j] == "0"):
+                cuts.insert(0, i)
+                break
+    return cuts[0] == 0
 
 
 class EntryClass(NamedTuple):
@@ -343,44 +367,167 @@ _CLASSES = {r: EntryClass(st, r) for st, r in [
     (0, "single_char"), (0, "allowlisted"), (STRONG, "number"), (0, "short_number"), (STRONG, "ascii_word"),
     (0, "short_ascii"), (STRONG, "contains_trusted"), (WEAK, "common_word"), (WEAK, "common_words"),
     (WEAK, "everyday_phrase"), (STRONG, "specific")]}
-_PHRASE_MARK_RE = re.compile("[0-9" + "".join(sorted(FUNCTION_CHARS)) + "]")  # a function word or a digit
+_STRENGTHS = {r: c.strength for r, c in _CLASSES.items()}
+_DEFERRED_REASON = ""  # the reason of a deferred entry, until it is classified
+_STRENGTHS[_DEFERRED_REASON] = DEFERRED
 
 
 def classify_public_entries(keys: Sequence[str], trusted_holders: "set[str] | frozenset", allow: frozenset,
                             common: frozenset, min_chars: int = 2) -> list[EntryClass]:
     """:func:`classify_public_entry` of many canonical keys at once, with the same answers (a test holds them
-    equal on the 61k public list): one loop with the rules inlined, no call or tuple per entry, so a 60k list is
-    classified in a few hundredths of a second. ``trusted_holders``: the keys that hold a trusted entry."""
-    c = _CLASSES
-    single, allowed, number, short_number = c["single_char"], c["allowlisted"], c["number"], c["short_number"]
-    ascii_word, short_ascii, holds, common_word = c["ascii_word"], c["short_ascii"], c["contains_trusted"], \
-        c["common_word"]
-    common_words, phrase, specific = c["common_words"], c["everyday_phrase"], c["specific"]
-    mark = _PHRASE_MARK_RE.search
-    out: list[EntryClass] = []
-    append = out.append
-    for key in keys:
-        n = len(key)
-        if n < min_chars:
-            append(single)
-        elif key in allow:
-            append(allowed)
-        elif key.isascii():
-            if key.isdigit():
-                append(number if n >= 7 else short_number)
-            else:
-                append(ascii_word if n >= 3 else short_ascii)
-        elif key in trusted_holders:
-            append(holds)
-        elif key in common:
-            append(common_word)
-        elif n <= COMMON_CHECK_MAX_CHARS:
-            append(common_words if made_of_common_words(key, common) else specific)
-        elif n <= PHRASE_CHECK_MAX_CHARS and mark(key) and made_of_common_words(key, common):
-            append(phrase)
-        else:
-            append(specific)
-    return out
+    equal on the 61k public list). ``trusted_holders``: the keys that hold a trusted entry."""
+    reasons = _public_reasons(keys, trusted_holders, allow, common, min_chars)
+    return [_CLASSES[reasons[k]] for k in keys]
+
+
+_DIGIT_CHARS = frozenset("0123456789")
+_PHRASE_MARKS = FUNCTION_CHARS | _DIGIT_CHARS  # a function word or a digit: the key may be a piece of a sentence
+
+
+def _public_reasons(keys: Iterable[str], trusted_holders: "set[str] | frozenset", allow: frozenset,
+                    common: frozenset, min_chars: int = 2) -> dict[str, str]:
+    """The reason :func:`classify_public_entry` gives each of ``keys`` (key -> reason, in the order of ``keys``).
+
+    Quick on a 60k list: each rule is a set operation or a comprehension over the keys it concerns, applied from
+    the last rule to the first, so that a key two rules take ends with the earlier one, as in the one-entry
+    function."""
+    reason = dict.fromkeys(keys, "specific")
+    _everyday_and_trusted_reasons(reason, list(filterfalse(str.isascii, reason)), trusted_holders, allow, common)
+    _ascii_and_dropping_reasons(reason, allow, min_chars)
+    return reason
+
+
+def _ascii_and_dropping_reasons(reason: dict, allow: frozenset, min_chars: int) -> None:
+    """The rules of :func:`_public_reasons` for ASCII keys, the allowlist and the length, applied to ``reason``."""
+    update, fromkeys = reason.update, dict.fromkeys
+    narrow = list(filter(str.isascii, reason))
+    update(fromkeys(narrow, "ascii_word"))
+    update(fromkeys(_shorter(narrow, 3), "short_ascii"))
+    numbers = list(filter(str.isdigit, narrow))
+    update(fromkeys(numbers, "number"))
+    update(fromkeys(_shorter(numbers, 7), "short_number"))
+    update(fromkeys(allow.intersection(reason), "allowlisted"))
+    update(fromkeys(_shorter(reason, min_chars), "single_char"))
+
+
+def _shorter(keys: Iterable[str], n: int) -> Iterator[str]:
+    """The keys shorter than ``n`` characters (a C-speed filter)."""
+    keys = list(keys)
+    return compress(keys, map(n.__gt__, map(len, keys)))
+
+
+def _everyday_and_trusted_reasons(reason: dict, wide: list[str], trusted_holders: "set[str] | frozenset",
+                                  allow: frozenset, common: frozenset) -> None:
+    """The rules of :func:`_public_reasons` for non-ASCII keys (``wide``) that need the everyday vocabulary and the
+    trusted entries, applied to ``reason`` (last rule first)."""
+    update, fromkeys = reason.update, dict.fromkeys
+    # everyday_phrase: up to PHRASE_CHECK_MAX_CHARS characters, a function word or a digit, everyday words only
+    # (the keys an earlier rule takes are left out first: they spare the slowest test).
+    no_mark = _PHRASE_MARKS.isdisjoint
+    update(fromkeys([k for k in wide if COMMON_CHECK_MAX_CHARS < len(k) <= PHRASE_CHECK_MAX_CHARS
+                     and not no_mark(k) and k not in common and k not in trusted_holders and k not in allow
+                     and made_of_common_words(k, common)], "everyday_phrase"))
+    # common_words: up to COMMON_CHECK_MAX_CHARS characters, everyday words only. For two characters (nearly
+    # all) made_of_common_words, unrolled: two everyday characters (a digit is one: numbers count as "0"), or,
+    # holding a digit, an everyday word once its number is "0" (3个 -> 0个).
+    chars = _common_chars(common)
+    short = [k for k in wide if len(k) <= COMMON_CHECK_MAX_CHARS]
+    two = [k for k in short if len(k) == 2]
+    update(fromkeys([k for k in two if k[0] in chars and k[1] in chars], "common_words"))
+    update(fromkeys([k for k in two if not _DIGIT_CHARS.isdisjoint(k) and _DIGITS_RE.sub("0", k) in common],
+                    "common_words"))
+    update(fromkeys([k for k in short if len(k) != 2 and made_of_common_words(k, common)], "common_words"))
+    update(fromkeys(common.intersection(wide), "common_word"))
+    update(fromkeys(trusted_holders.intersection(wide), "contains_trusted"))
+
+
+def _new_public_keys(keys: list[str], seen: set, allow: frozenset, min_chars: int) -> dict[str, str]:
+    """The keys of a public list not ``seen`` before (added to it), each at its first line, with its reason (the
+    ASCII, length and allowlist rules; the other entries are deferred: see :class:`_Deferred`)."""
+    new = dict.fromkeys(keys, _DEFERRED_REASON)
+    new.pop("", None)
+    for k in seen.intersection(new):
+        del new[k]
+    seen.update(new)
+    _ascii_and_dropping_reasons(new, allow, min_chars)
+    return new
+
+
+class _Deferred:
+    """What :func:`build_matcher` leaves for later, as no masking run needs it all: the class of the non-ASCII
+    public entries that no length or allowlist rule drops (it needs the trusted entries and the everyday
+    vocabulary: the slow part of a build), and ``info`` (first spelling, source, reason) of the public entries.
+
+    Matching classifies an entry the first time it is found (:func:`classify_public_entry`, remembered): a run
+    over a corpus meets a few hundred of the 40k entries of a large public list. ``info`` and ``stats`` (lint,
+    tests) are made from the lists' entries when asked for, the rest classified at once (:func:`_public_reasons`,
+    the same answers). Pickled with the matcher (the vocabulary and the entries as one string each), so that a
+    matcher loaded from the disk cache does all this the same way."""
+
+    def __init__(self, trusted_info: dict, public: list, allow: frozenset, common: frozenset, min_chars: int,
+                 entries: int):
+        self.trusted_info = trusted_info  # info of the trusted lists (and the entries the user allowlisted)
+        self.public = public              # (source, entries packed by _pack_lines) of each public list, in order
+        self.allow = allow
+        self._common: "frozenset | tuple" = common  # everyday vocabulary; (size, joined words) when pickled
+        self.min_chars = min_chars
+        self.entries = entries            # stats["entries"]
+        self.reasons: dict[str, str] = {}  # key -> reason, for the deferred entries classified so far
+        self._trusted_ac: Optional["ahocorasick.Automaton"] = None
+
+    @property
+    def common(self) -> frozenset:
+        if not isinstance(self._common, frozenset):
+            self._common = _unpack_words(self._common)
+        return self._common
+
+    @property
+    def trusted_ac(self) -> "ahocorasick.Automaton":
+        """The trusted keys a public entry may hold (only non-ASCII ones are asked: a character is enough then)."""
+        if self._trusted_ac is None:
+            ac = ahocorasick.Automaton()
+            for k, (strength, *_rest) in self.trusted_info.items():
+                if strength == TRUSTED and (len(k) >= 2 or not k.isascii()):
+                    ac.add_word(k, k)
+            if len(ac):
+                ac.make_automaton()
+            self._trusted_ac = ac
+        return self._trusted_ac
+
+    def reason(self, key: str) -> str:
+        """The reason of a deferred entry (the allowlists dropped theirs before: none is in ``allow``)."""
+        r = self.reasons.get(key)
+        if r is None:
+            r = classify_public_entry(key, self.trusted_ac, frozenset(), self.common, self.min_chars).reason
+            self.reasons[key] = r
+        return r
+
+    def info_and_stats(self) -> tuple[dict, dict]:
+        """``info`` of every entry (the public lists' made as build_matcher made their keys) and ``stats``."""
+        info = dict(self.trusted_info)
+        seen = set(info)
+        for source, packed in self.public:
+            entries = _unpack_lines(packed)
+            keys = canonical_entries(entries)
+            reasons = _new_public_keys(keys, seen, self.allow, self.min_chars)
+            todo = [k for k, r in reasons.items() if r == _DEFERRED_REASON and k not in self.reasons]
+            holders = {todo[i] for i in _lines_holding(self.trusted_ac, todo)}
+            classes = dict.fromkeys(todo, "specific")
+            _everyday_and_trusted_reasons(classes, todo, holders, frozenset(), self.common)
+            self.reasons.update(classes)
+            first = dict(zip(reversed(keys), reversed(entries)))  # each key's first spelling (written last)
+            for k, r in reasons.items():
+                if r == _DEFERRED_REASON:
+                    r = self.reasons[k]
+                info[k] = (_STRENGTHS[r], r, first[k], source)
+        return info, _stats(self.entries, (v[1] for v in info.values()))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_trusted_ac"] = None
+        if isinstance(self._common, frozenset):
+            state["_common"] = _pack_words(self._common)
+        return state
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,34 +559,53 @@ class Match(NamedTuple):
 class SensitiveMatcher:
     """A built automaton plus, per canonical key, its strength and where it came from."""
 
-    def __init__(self, automaton: "ahocorasick.Automaton", info: dict, stats: dict,
+    def __init__(self, automaton: "ahocorasick.Automaton", info: Optional[dict], stats: Optional[dict],
                  junction_words: frozenset = frozenset()):
         self.automaton = automaton
         self._info: Optional[dict] = info  # key -> (strength, reason, first original spelling, source)
         self._packed_info: Optional[tuple] = None
-        self.stats = stats    # counts by reason, entries loaded
+        self._stats = stats    # counts by reason, entries loaded
         # Two-character everyday words: a short hit whose first (last) character forms one of them with the
         # character before (after) it belongs to other words (台独 in 舞台独唱, 藏独 in 收藏独特, 赌场 in 打赌场面).
         self.junction_words = junction_words
+        self._deferred: Optional[_Deferred] = None  # public entries classified on first use, their info
 
     @property
     def info(self) -> dict:
         """key -> (strength, reason, first original spelling, source); only ``tuwen lexicon lint`` and tests read
-        it, so a matcher loaded from the disk cache unpacks it on first use."""
-        if self._info is None:
-            self._info = _unpack_info(self._packed_info)
+        it, so it is made (or unpacked, from a pickle) on first use."""
+        if self._info is None or self._stats is None:
+            self._complete()
         return self._info
 
-    # Pickled (the disk cache) with ``info`` as a few long strings and byte columns instead of 60k tuples: quicker
-    # to write, and not unpacked at all by a run that only masks (``info`` is read-only once built).
+    @property
+    def stats(self) -> dict:
+        """Entries loaded (``entries``) and counts by reason, in order of first appearance."""
+        if self._stats is None:
+            self._complete()
+        return self._stats
+
+    def _complete(self) -> None:
+        """``info`` unpacked, or made from the lexicons' entries (see :class:`_Deferred`), and ``stats``."""
+        if self._info is None and self._packed_info is not None:
+            self._info = _unpack_info(self._packed_info)
+        elif self._deferred is not None:
+            self._info, self._stats = self._deferred.info_and_stats()
+
+    # Pickled (the disk cache) without ``info`` when fresh from build_matcher (its _Deferred holds the lexicons'
+    # entries instead), or with ``info`` as a few long strings and byte columns instead of 60k tuples: quick to
+    # write, and not unpacked at all by a run that only masks (``info`` is read-only once made). The junction
+    # words travel as one string too.
     def __getstate__(self):
         state = dict(self.__dict__)
         if state["_info"] is not None:
             state["_packed_info"] = state["_packed_info"] or _pack_info(state["_info"])
             state["_info"] = None
+        state["junction_words"] = _pack_words(self.junction_words)
         return state
 
     def __setstate__(self, state):
+        state["junction_words"] = _unpack_words(state["junction_words"])
         self.__dict__.update(state)
 
     # A weak (everyday-word) hit is masked only this close (characters) to a strong one: 美女 next to 一夜情 in an
@@ -457,6 +623,8 @@ class SensitiveMatcher:
         hits = list(self.automaton.iter(stream))
         if not hits:  # the common case: no position map needed
             return []
+        if self._deferred is not None and not all(code & 12 for _, code in hits):
+            hits = self._classified(stream, hits)
         if need_strong and all(code & 12 == _WEAK_BITS for _, code in hits):  # only everyday words: the next
             return []                                                            # common case, on clean text
         # pos[i] = index in the text of the stream's i-th character (None when nothing was left out)
@@ -465,7 +633,7 @@ class SensitiveMatcher:
         strong_spans: list[tuple[int, int]] = []
         n = len(canon)
         for end, code in hits:
-            length, strength, ascii_start, ascii_end = code >> 4, (code >> 2) & 3, code & 2, code & 1
+            length, strength = code >> 4, (code >> 2) & 3
             first = end - length + 1
             key = stream[first:end + 1]
             if pos is None:
@@ -474,9 +642,10 @@ class SensitiveMatcher:
                 s, e = pos[first], pos[end] + 1
                 if e - s != length and any(pos[k + 1] - pos[k] - 1 > max_gap for k in range(first, end)):
                     continue
-            if ascii_start and s > 0 and canon[s - 1] in _ASCII_ALNUM:
+            # ASCII letters and digits match whole words: not right after (before) another one (tel in hotel)
+            if s > 0 and key[0] in _ASCII_ALNUM and canon[s - 1] in _ASCII_ALNUM:
                 continue
-            if ascii_end and e < n and canon[e] in _ASCII_ALNUM:
+            if e < n and key[-1] in _ASCII_ALNUM and canon[e] in _ASCII_ALNUM:
                 continue
             if length <= JUNCTION_MAX_CHARS and e - s == length and self._across_words(canon, s, e):
                 continue
@@ -492,6 +661,15 @@ class SensitiveMatcher:
         return [Match(s, e, key, st, st >= STRONG or any(ss - w <= e and s <= se + w for ss, se in strong_spans))
                 for s, e, key, st in found]
 
+    def _classified(self, stream: str, hits: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``hits`` with the strength of every deferred entry in its code (the entry classified if new)."""
+        reason, out = self._deferred.reason, []
+        for end, code in hits:
+            if not code & 12:
+                code |= _STRENGTHS[reason(stream[end - (code >> 4) + 1:end + 1])] << 2
+            out.append((end, code))
+        return out
+
     def _across_words(self, canon: str, s: int, e: int) -> bool:
         """Is the plain (unseparated) hit ``canon[s:e]`` glued into everyday words: a two-character hit on either
         side, a three-character one (less likely to arise by accident) on both?"""
@@ -504,7 +682,10 @@ class SensitiveMatcher:
 
     def spans(self, text: str, max_gap: int = 3) -> list[tuple[int, int]]:
         """The masked spans of ``text``, overlapping hits merged, sorted."""
-        spans = sorted((m.start, m.end) for m in self.matches(text, max_gap, need_strong=True) if m.masked)
+        found = self.matches(text, max_gap, need_strong=True)
+        if not found:  # most texts
+            return []
+        spans = sorted((m.start, m.end) for m in found if m.masked)
         merged: list[list[int]] = []
         for s, e in spans:
             if merged and s < merged[-1][1]:
@@ -546,108 +727,141 @@ def _unpack_info(packed: tuple) -> dict:
                                                   joined_originals.split("\n"), map(source_names.__getitem__, sources))))
 
 
+def _pack_words(words: frozenset) -> tuple[int, str]:
+    """A set of one-line words as (size, the words joined by newlines): pickled and loaded in a fraction of the
+    time of a set of 20k strings."""
+    return len(words), "\n".join(words)
+
+
+def _unpack_words(packed: tuple[int, str]) -> frozenset:
+    size, joined = packed
+    return frozenset(joined.split("\n")) if size else frozenset()
+
+
+def _pack_lines(lines: Sequence[str]) -> tuple:
+    """One-line strings as ("joined", count, the lines joined by newlines), or ("tuple", lines) if one holds a
+    newline: a 60k list pickles as one string."""
+    joined = "\n".join(lines)
+    return ("joined", len(lines), joined) if joined.count("\n") == len(lines) - 1 else ("tuple", tuple(lines))
+
+
+def _unpack_lines(packed: tuple) -> Sequence[str]:
+    if packed[0] == "tuple":
+        return packed[1]
+    _, count, joined = packed
+    return joined.split("\n") if count else []
+
+
 def _entry_code(key: str, strength: int) -> int:
-    """What the automaton stores per key (an int keeps it small and quick to load): length, strength, and
-    whether the key starts / ends with an ASCII letter or digit (whole-word check)."""
-    return (len(key) << 4) | (strength << 2) | ((key[0] in _ASCII_ALNUM) << 1) | (key[-1] in _ASCII_ALNUM)
+    """What the automaton stores per key (an int keeps it small and quick to load): length and strength (two
+    low bits free)."""
+    return (len(key) << 4) | (strength << 2)
 
 
 def build_matcher(lexicons: Sequence[LexiconFile], allowlists: Sequence[LexiconFile], hygiene: bool = True,
                   min_chars: int = 2, user_allowlists: Sequence[LexiconFile] = ()) -> SensitiveMatcher:
-    """Classify every entry and build the automaton (see the module docstring for the policy).
+    """Classify the entries and build the automaton (see the module docstring for the policy).
 
     ``allowlists`` (the shipped one) drop entries of public lists; ``user_allowlists`` (``--allowlist``) are the
-    user's last word and drop entries of every list, trusted ones included."""
+    user's last word and drop entries of every list, trusted ones included. The non-ASCII public entries that
+    these and the length rules keep are classified on first use (see :class:`_Deferred`)."""
     user_allow = frozenset(k for a in user_allowlists for k in canonical_entries(a.entries))
     allow = frozenset(k for a in allowlists for k in canonical_entries(a.entries)) | user_allow
-    info: dict[str, tuple] = {}
-    stats: dict[str, int] = {"entries": 0}
+    info: dict[str, tuple] = {}  # of the trusted lists (every list without hygiene)
+    entries = 0
     trusted_keys: dict[str, tuple] = {}
     for lex in lexicons:
         if lex.trusted or not hygiene:
             for e, k in zip(lex.entries, canonical_entries(lex.entries)):
-                stats["entries"] += 1
+                entries += 1
                 if not k:
                     continue
                 if k in user_allow:
                     info.setdefault(k, (0, "allowlisted", e, lex.source))
                     continue
                 trusted_keys.setdefault(k, (TRUSTED, "trusted" if lex.trusted else "no_hygiene", e, lex.source))
-    trusted_ac = ahocorasick.Automaton()
-    for k in trusted_keys:
-        if len(k) >= 2 or not k.isascii():
-            trusted_ac.add_word(k, k)
-    if len(trusted_ac):
-        trusted_ac.make_automaton()
     info.update({k: v for k, v in trusted_keys.items() if k not in info})
     common = common_vocabulary() if hygiene else frozenset()
-    # Public entries go into columns, not 60k (strength, reason, original, source) tuples: the matcher keeps them
-    # packed and makes ``info`` only when asked (lint), and the disk cache stores the columns as they are.
-    if info:
-        cols = [list(c) for c in zip(*info.values())]
-        cols.insert(0, list(info))
-    else:
-        cols = [[], [], [], [], []]
-    all_keys, all_strengths, all_reasons, all_originals, all_sources = cols
+    keys, strengths = list(info), [v[0] for v in info.values()]
     seen = set(info)
+    public: list[tuple[str, tuple]] = []  # (source, entries) of the public lists: their info is made on first use
     for lex in lexicons:
         if lex.trusted or not hygiene:
             continue
-        keys = canonical_entries(lex.entries)
-        stats["entries"] += len(keys)
-        first: dict[str, int] = {}  # each new key at its first line (an earlier list or line wins)
-        for i, k in enumerate(keys):
-            if k and k not in seen and k not in first:
-                first[k] = i
-        seen.update(first)
-        # Only non-ASCII keys are ever asked whether they hold a trusted entry: scan just those (half the text).
-        wide = [k for k in first if not k.isascii()]
-        holders = {wide[i] for i in _lines_holding(trusted_ac, wide)}
-        new_keys = list(first)
-        classes = classify_public_entries(new_keys, holders, allow, common, min_chars)
-        if classes:
-            strengths, reasons = zip(*classes)
-            all_keys += new_keys
-            all_strengths += strengths
-            all_reasons += reasons
-            all_originals += map(lex.entries.__getitem__, first.values())
-            all_sources += [lex.source] * len(new_keys)
-    ac = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-    add, alnum = ac.add_word, _ASCII_ALNUM
-    for reason, n in Counter(all_reasons).items():  # in order of first appearance, as the entries come
-        stats[reason] = stats.get(reason, 0) + n
-    for k, strength in zip(all_keys, all_strengths):
-        if strength:  # the code of _entry_code, inlined
-            add(k, (len(k) << 4) | (strength << 2) | ((k[0] in alnum) << 1) | (k[-1] in alnum))
-    if len(ac):
-        ac.make_automaton()
-    junction = _two_char_words(common).difference(seen)
-    matcher = SensitiveMatcher(ac, None, stats, junction)
-    matcher._packed_info = _pack_columns(all_keys, all_strengths, all_reasons, all_originals, all_sources)
+        entries += len(lex.entries)
+        reasons = _new_public_keys(canonical_entries(lex.entries), seen, allow, min_chars)
+        keys += reasons
+        strengths += map(_STRENGTHS.__getitem__, reasons.values())
+        public.append((lex.source, _pack_lines(lex.entries)))
+    matcher = SensitiveMatcher(_automaton(keys, strengths), None, None, _two_char_words(common).difference(seen))
+    if public:
+        matcher._deferred = _Deferred(info, public, allow, common, min_chars, entries)
+    else:
+        matcher._info, matcher._stats = info, _stats(entries, (v[1] for v in info.values()))
     return matcher
 
 
-_TWO_CHAR: Optional[tuple] = None  # (vocabulary, its two-character words): the last vocabulary asked about
-_TWO_CHAR_LINE_RE = re.compile(r"^[^\n]{2}$", re.M)
+def _stats(entries: int, reasons: Iterable[str]) -> dict[str, int]:
+    """``stats``: the entries loaded, then the count of each reason in order of first appearance."""
+    stats = {"entries": entries}
+    stats.update(Counter(reasons))
+    return stats
+
+
+def _automaton(keys: Sequence[str], strengths: Sequence[int]) -> "ahocorasick.Automaton":
+    """The matching automaton: every key of nonzero strength, with its code (see :func:`_entry_code`).
+
+    pyahocorasick finds a node's child by scanning the node's children in the order they were first added, and the
+    root has one child per first character of a key (thousands). So the keys that open the root's children are
+    added first, the most frequent character first (counted on a sample of the keys: a fair stand-in for text):
+    matching the bench captions takes half the time, and adding the keys and making the failure links (which
+    often look a character up at the root) are quicker too. The order is kept in the pickled automaton; what is
+    found does not depend on it."""
+    ac = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    kept = list(compress(keys, strengths))
+    codes = [(len(k) << 4) | ((s & 3) << 2)  # _entry_code, inlined (a deferred entry's strength is 0 in its code)
+             for k, s in zip(keys, strengths) if s]
+    if not kept:
+        return ac
+    step = 8  # one key in eight: enough to rank the frequent characters, which are all that matter here
+    freq = Counter("".join(kept[::step]))
+    opener = dict(zip(map(itemgetter(0), kept[::step]), range(0, len(kept), step)))  # first character -> a key
+    add = ac.add_word
+    for c in sorted(opener, key=freq.__getitem__, reverse=True):
+        add(kept[opener[c]], codes[opener[c]])
+    deque(map(add, kept, codes), maxlen=0)  # the openers again: same code, nothing changes
+    ac.make_automaton()
+    return ac
+
+
+# Parts of the last vocabulary asked about, as (vocabulary, part): the process-wide one is the one always used.
+_TWO_CHAR: Optional[tuple] = None
+_CHARS: Optional[tuple] = None
 
 
 def _two_char_words(common: frozenset) -> frozenset:
-    """The two-character words of ``common`` (remembered: the process-wide vocabulary is the one always used)."""
+    """The two-character words of ``common``."""
     global _TWO_CHAR
     if _TWO_CHAR is None or _TWO_CHAR[0] is not common:
-        _TWO_CHAR = (common, frozenset(_TWO_CHAR_LINE_RE.findall("\n".join(common))))  # C speed, not a loop
+        _TWO_CHAR = (common, frozenset([w for w in common if len(w) == 2]))
     return _TWO_CHAR[1]
+
+
+def _common_chars(common: frozenset) -> frozenset:
+    """The characters of ``common`` plus the ten digits: the cuts of a two-character key in
+    :func:`made_of_common_words`."""
+    global _CHARS
+    if _CHARS is None or _CHARS[0] is not common:
+        _CHARS = (common, frozenset([w for w in common if len(w) == 1]) | _DIGIT_CHARS)
+    return _CHARS[1]
 
 
 def _lines_holding(ac: "ahocorasick.Automaton", keys: list[str]) -> set[int]:
     """Indices of the keys that hold a word of ``ac``: one automaton pass over all keys joined by newlines."""
     if not len(ac) or not keys:
         return set()
-    joined = "\n".join(keys)
-    starts = [0]
-    for k in keys[:-1]:
-        starts.append(starts[-1] + len(k) + 1)
-    return {bisect.bisect_right(starts, end) - 1 for end, _ in ac.iter(joined)}
+    ends = list(map(operator.add, accumulate(map(len, keys)), range(len(keys))))  # where each key's newline is
+    return {bisect.bisect_right(ends, end) for end, _ in ac.iter("\n".join(keys))}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -780,7 +994,8 @@ class MaskSensitiveWords:
         self._matcher = None
 
     def find(self, text: str) -> list[Replacement]:
-        return [Replacement(s, e, MASK_CHAR * (e - s)) for s, e in self.matcher.spans(text, self.config.max_gap)]
+        spans = (self._matcher or self.matcher).spans(text, self.config.max_gap)
+        return [Replacement(s, e, MASK_CHAR * (e - s)) for s, e in spans] if spans else []
 
     def mask(self, text: str) -> str:
         """``text`` with its sensitive spans masked (no edit tracking)."""
