@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from tuwen.trainer.data import (StreamConfig, TrainStream, choose_caption, count_samples, expand_shards,
+from tuwen.trainer.data import (StreamConfig, TrainStream, augment_image, choose_caption, crop_box, count_samples, expand_shards,
                                 iter_tar_samples, load_eval_set)
 from tuwen.trainer.synthetic import encode_jpeg, sample_key, synthetic_pairs, write_shards
 from tuwen.trainer.tokenizer import ChineseWordPieceTokenizer
@@ -119,3 +119,31 @@ def test_eval_set_from_manifest_with_captions_lists_and_shared_images(tmp_path):
     assert data.captions == ["黑色", "暗的", "白色", "亮的"]
     assert data.caption_image == [0, 0, 1, 1]
     assert data.labels == [None, "白"]
+
+
+def test_image_aug_crops_a_seeded_square_of_at_least_the_asked_area():
+    from PIL import Image
+    import random
+
+    im = Image.new("RGB", (300, 200))
+    assert augment_image(im, "k", 0.0, 0, 0) is im  # off
+    sizes = set()
+    for i in range(200):
+        out = augment_image(im, f"k{i}", 0.5, 0, 0)
+        assert out.width == out.height <= 200
+        sizes.add(out.width)
+        assert out.width * out.height <= 300 * 200
+        assert augment_image(im, f"k{i}", 0.5, 0, 0).getbbox() == out.getbbox()  # same (seed, epoch, key) -> same crop
+    assert len(sizes) > 20  # the crop really varies
+    for i in range(200):  # the box before squaring covers at least min_scale of the area
+        left, top, w, h = crop_box(300, 200, 0.5, random.Random(i))
+        assert w * h >= 0.5 * 300 * 200 * 0.97 and left + w <= 300 and top + h <= 200
+
+
+def test_image_aug_changes_the_pixels_but_not_the_captions(shard_dir):
+    plain = next(iter(_stream(shard_dir, shuffle_buffer=10, seed=3)))
+    aug = next(iter(_stream(shard_dir, shuffle_buffer=10, seed=3, image_aug=0.3)))
+    assert torch.equal(plain[1], aug[1])
+    assert not torch.equal(plain[0], aug[0])
+    again = next(iter(_stream(shard_dir, shuffle_buffer=10, seed=3, image_aug=0.3)))
+    assert torch.equal(aug[0], again[0])

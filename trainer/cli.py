@@ -50,6 +50,9 @@ def train_parser() -> argparse.ArgumentParser:
                    help="gradient cache: embed C samples per chunk (0 = off)")
     p.add_argument("--caption-aug", type=_probability, default=0.0, metavar="P",
                    help="probability of training on KEY.gen.txt instead of KEY.txt when a sample has one")
+    p.add_argument("--image-aug", type=_probability, default=0.0, metavar="MIN_SCALE",
+                   help="random resized crop: each training image is cropped to a random square covering at least "
+                   "this share of its area (seeded per sample and epoch); 0 = off (centre crop, as evaluation does)")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")
     p.add_argument("--distill-momentum", type=_probability, default=0.995, help="EMA momentum of the teacher")

@@ -6,7 +6,9 @@ A shard sample is ``KEY.jpg`` + ``KEY.txt`` (+ optional ``KEY.gen.txt``, ``KEY.j
 The training stream is deterministic given (seed, rank, worker count) and resumable: shards are shuffled per epoch
 with a seeded RNG, split across ranks and loader workers, passed through a seeded shuffle buffer, and a resumed run
 skips the samples it already consumed *before* decoding them. Caption augmentation draws from an RNG seeded by
-(seed, epoch, key), so the choice does not depend on how far the stream was skipped.
+(seed, epoch, key), so the choice does not depend on how far the stream was skipped; so does the optional image
+augmentation (a random resized crop, ``--image-aug``), for the same reason and so that worker count and resume do
+not change which crop a sample gets.
 """
 from __future__ import annotations
 
@@ -101,6 +103,34 @@ def choose_caption(sample: dict, caption_aug: float, seed: int, epoch: int) -> s
     return text
 
 
+def crop_box(width: int, height: int, min_scale: float, rng: random.Random) -> tuple[int, int, int, int]:
+    """A random-resized-crop box (left, top, w, h): area in [min_scale, 1] of the image, aspect ratio in [3/4, 4/3]
+    (log-uniform), drawn from ``rng`` (torchvision's RandomResizedCrop rule, 10 tries, then the whole image)."""
+    import math
+
+    area = width * height
+    for _ in range(10):
+        target = area * rng.uniform(min_scale, 1.0)
+        ratio = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        w = int(round(math.sqrt(target * ratio)))
+        h = int(round(math.sqrt(target / ratio)))
+        if 0 < w <= width and 0 < h <= height:
+            return rng.randint(0, width - w), rng.randint(0, height - h), w, h
+    return 0, 0, width, height
+
+
+def augment_image(image, sample_key: str, min_scale: float, seed: int, epoch: int):
+    """Random resized crop (before the model's resize/centre-crop), seeded by (seed, epoch, key); off at 0."""
+    if min_scale <= 0 or min_scale >= 1:
+        return image
+    rng = random.Random(f"{seed}:{epoch}:{sample_key}:crop")
+    left, top, w, h = crop_box(image.width, image.height, min_scale, rng)
+    side = min(w, h)  # the model's transform then resizes the short side and centre-crops: keep a square box
+    left += (w - side) // 2
+    top += (h - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
 def decode_image(data: bytes):
     from PIL import Image
 
@@ -124,6 +154,7 @@ class StreamConfig:
     world_size: int = 1
     shuffle_buffer: int = 1000
     caption_aug: float = 0.0
+    image_aug: float = 0.0     # random-resized-crop minimum area share (0 = off)
     skip_batches: int = 0      # batches this rank already consumed (resume)
 
 
@@ -182,7 +213,8 @@ class TrainStream(IterableDataset):
         for n, (epoch, sample) in enumerate(self._raw_samples(worker, workers)):
             if n < skip:
                 continue
-            images.append(self.preprocess(decode_image(_image_bytes(sample))))
+            image = augment_image(decode_image(_image_bytes(sample)), sample["__key__"], c.image_aug, c.seed, epoch)
+            images.append(self.preprocess(image))
             texts.append(choose_caption(sample, c.caption_aug, c.seed, epoch))
             if len(images) == c.batch_size:
                 yield torch.stack(images), self.tokenizer(texts)

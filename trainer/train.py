@@ -176,7 +176,8 @@ def train(args) -> int:
     workers = args.workers if args.workers is not None else min(4, max(1, (torch.get_num_threads() or 2) // 2))
     stream = StreamConfig(urls=urls, batch_size=local_batch, seed=args.seed, rank=info.rank,
                           world_size=info.world_size, shuffle_buffer=args.shuffle_buffer,
-                          caption_aug=args.caption_aug, skip_batches=step)
+                          caption_aug=args.caption_aug, image_aug=args.image_aug,
+                          skip_batches=step)
     preprocess = image_preprocess(model.image_size)
     loader = make_train_loader(stream, preprocess, tokenizer, workers)
 
