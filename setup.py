@@ -22,7 +22,7 @@ setup(
     python_requires=">=3.10",
     packages=list(PACKAGES),
     package_dir=PACKAGES,
-    package_data={"tuwen.lexicons": ["*.txt", "*.tsv"], "tuwen.trainer": ["configs/*.json"]},
+    package_data={"tuwen.lexicons": ["*.txt", "*.tsv", "*.npz"], "tuwen.trainer": ["configs/*.json"]},
     include_package_data=True,
     # Workers need these; the launcher's environment pins exact versions in requirements.txt.
     install_requires=[

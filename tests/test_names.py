@@ -178,8 +178,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.82, precision
-    0.88), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.89, precision
+    0.90), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r in rows:
@@ -195,14 +195,14 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.80, recall
-    assert precision >= 0.86, precision
+    assert recall >= 0.88, recall
+    assert precision >= 0.88, precision
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
-    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.5 % measured)."""
+    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.34 % measured)."""
     caps = []
     for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl"):
         caps += r["captions"]
@@ -219,3 +219,34 @@ def test_name_model_scores_names_above_ordinary_words():
     for word in ("白色的", "方面", "路上"):
         assert model.score(word[0], word[1:]) < 1.0, word
     assert model.translit_score("奥利塞赫") > model.translit_score("美国")
+
+
+def test_character_model_loads_and_scores_names_above_their_context():
+    from tuwen.transforms.name_tagger import load_tagger
+
+    tagger = load_tagger()
+    assert tagger.meta["excluded"] == ["peoples_daily_ner_dev.jsonl"]  # trained without the bench's sentences
+    assert 0.05 < tagger.meta["f1_threshold"] < 0.95
+    text = "国务院副总理钱其琛会见了美国客人。"
+    p = tagger.probabilities(text)
+    assert p.shape == (len(text),)
+    name = slice(text.index("钱其琛"), text.index("钱其琛") + 3)
+    assert p[name].min() > 0.5 and max(p[:name.start].max(), p[name.stop:].max()) < 0.2
+    assert tagger.spans(text) == [(name.start, name.stop)]
+    assert tagger.spans("") == [] and tagger.spans("一只狗在草地上奔跑。") == []
+
+
+def test_character_model_rows_stay_inside_the_weight_vector():
+    from tuwen.transforms.name_tagger import jieba_words, load_tagger
+
+    tagger = load_tagger()
+    feats = tagger.features
+    for text in ("a", "Ｆ１赛车手舒马赫说：ok 123", "𠀀生僻字，和未知字"):
+        rows = feats.rows(text, *jieba_words(text))
+        assert rows.shape[0] == len(text) and rows.min() >= 0 and rows.max() < feats.n_rows == len(tagger.weights)
+
+
+def test_names_the_rules_miss_are_found_by_the_model(cleaner):
+    # a Thai name after a title, and a transliteration jieba cuts into a verb and a place
+    assert masked(cleaner, "前总理差瓦立、前副总理出席。") == f"前总理{NAME_TOKEN}、前副总理出席。"
+    assert NAME_TOKEN in masked(cleaner, "芬兰外长哈洛宁举行记者招待会。")
