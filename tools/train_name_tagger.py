@@ -82,7 +82,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from tuwen.transforms.name_tagger import CharFeatures, NameTagger
+    from tuwen.transforms.name_tagger import CharFeatures, NameTagger, jieba_words
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
@@ -114,8 +114,6 @@ def main(argv=None) -> int:
         for j, codes in enumerate(feats.ngram_codes(ids)):
             counts[j].update(codes.tolist())
     tables = [np.array(sorted(c for c, n in cnt.items() if n >= args.min_count), dtype=np.int64) for cnt in counts]
-    from tuwen.transforms.name_tagger import jieba_words
-
     _, jtags, jfreqs = jieba_words("预热")
     tagset = sorted(set(jtags.values()))
     feats = CharFeatures(chars, tables, tagset=tagset)

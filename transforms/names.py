@@ -627,9 +627,7 @@ class PersonNames:
         them (警备区政委高云/江说 → 高云江, 副主任刘名/启参加 → 刘名启). Needs a title before or a verb after it."""
         lex, text = self._lex, ctx.text
         n = len(text)
-        covered = set()
-        for s, e in found:
-            covered.update(range(s, e))
+        covered = _covered(found)
         for m in lex.surname_char_re.finditer(text):
             i = m.start()
             if i in covered or i >= n - 1:
@@ -687,9 +685,7 @@ class PersonNames:
         transliteration."""
         lex, text, model = self._lex, ctx.text, self._model
         n = len(text)
-        covered = set()
-        for s, e in found:
-            covered.update(range(s, e))
+        covered = _covered(found)
         starts = {s: e for s, e in found}
         for i in range(2, n - 1):
             if not ctx.title_before(i) or not IDEOGRAPH_RE.match(text[i]):
@@ -784,9 +780,7 @@ class PersonNames:
         either edge nor be one."""
         lex, text, model = self._lex, ctx.text, self._model
         n = len(text)
-        covered = set()
-        for s, e in found:
-            covered.update(range(s, e))
+        covered = _covered(found)
         # two-character finds that may be missing their last character (赵致/真的 → 赵致真)
         short = {s: e for s, e in found if e - s == 2}
         for m in lex.surname_char_re.finditer(text):
@@ -1203,6 +1197,14 @@ class PersonNames:
             return
         if letters == 2 and len(ks) == 1 and inner_tags[0] in ("nrt", "nr", None) and ctx.context(ks[0], ks[-1]):
             found.add((a, b))
+
+
+def _covered(found: set) -> set:
+    """The character positions the spans found so far cover."""
+    covered: set = set()
+    for s, e in found:
+        covered.update(range(s, e))
+    return covered
 
 
 @functools.lru_cache(maxsize=65536)
