@@ -182,9 +182,9 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
     0.90), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
-    for r in rows:
+    for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
         m = set()
-        for rep in names.find(r["text"]):
+        for rep in found:
             m.update(range(rep.start, rep.end))
         gold = set()
         for g in r["names"]:
@@ -195,7 +195,7 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.88, recall
+    assert recall >= 0.90, recall  # measured 0.907 (bench/names_quality.py)
     assert precision >= 0.88, precision
 
 
@@ -250,3 +250,26 @@ def test_names_the_rules_miss_are_found_by_the_model(cleaner):
     # a Thai name after a title, and a transliteration jieba cuts into a verb and a place
     assert masked(cleaner, "前总理差瓦立、前副总理出席。") == f"前总理{NAME_TOKEN}、前副总理出席。"
     assert NAME_TOKEN in masked(cleaner, "芬兰外长哈洛宁举行记者招待会。")
+
+
+def test_a_batch_finds_what_each_text_finds_alone(names):
+    # find_many runs the character model once over the whole batch (what `tuwen text` does per block of lines):
+    # each text's result must not depend on its neighbours (windows never reach across texts), in any order.
+    texts = ["国务院副总理钱其琛会见了美国客人。", "", "abc", "约翰·克里访问北京", "一只狗在草地上奔跑。",
+             "記者王霞光報道", "前总理差瓦立、前副总理出席。", "张", "他叫张伟。" * 30]
+    alone = [names.find(t) for t in texts]
+    assert any(alone) and names.find_many(texts) == alone
+    assert names.find_many(texts[::-1]) == alone[::-1]
+    assert names.find_many([]) == []
+
+
+def test_the_batched_model_gives_each_text_its_own_probabilities():
+    from tuwen.transforms.name_tagger import jieba_words, load_tagger
+
+    tagger = load_tagger()
+    texts = ["钱其琛会见了客人", "a", "Ｆ１赛车手舒马赫说", "一只狗"]
+    cuts = [jieba_words(t) for t in texts]
+    batch = tagger.probabilities_many(texts, [c[0] for c in cuts], cuts[0][1], cuts[0][2])
+    assert [len(p) for p in batch] == [len(t) for t in texts]
+    for text, cut, p in zip(texts, cuts, batch):
+        assert (p == tagger.probabilities(text, *cut)).all()

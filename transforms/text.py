@@ -290,7 +290,7 @@ class TextCleaner:
     """Runs the text steps in the fixed order normalize → boilerplate → names → sensitive, then the basic checks.
 
     ``steps`` holds the optional steps by name; normalize always runs. Beam-free: the pipeline's text stage, the
-    trainer and ``tuwen text`` all call :meth:`clean`.
+    trainer and ``tuwen text`` all call :meth:`clean` (``tuwen text`` through :meth:`clean_many`, blocks of lines).
     """
 
     def __init__(self, steps: Sequence[TextStep] = (), max_chars: int = 1000, stage: str = "text"):
@@ -304,17 +304,32 @@ class TextCleaner:
         self.stage = stage
 
     def clean(self, raw) -> CleanResult:
-        if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-            return CleanResult("", dropped=(self.stage, "empty_text"))
-        if not isinstance(raw, str):
-            return CleanResult("", dropped=(self.stage, "text_not_string"), detail=type(raw).__name__)
-        if len(raw) > self.max_chars:
-            return CleanResult("", dropped=(self.stage, "text_too_long"),
-                               detail=f"{len(raw)} chars > --max-text-chars {self.max_chars}")
-        et = EditedText(raw)
+        return self.clean_many([raw])[0]
+
+    def clean_many(self, raws: Sequence) -> list[CleanResult]:
+        """:meth:`clean` of each text, step by step over all of them: a step with ``find_many`` (names) sees the
+        whole batch at once. The result for a text never depends on the other texts of the batch."""
+        results: list[Optional[CleanResult]] = [None] * len(raws)
+        live: list[tuple[int, EditedText]] = []
+        for i, raw in enumerate(raws):
+            if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+                results[i] = CleanResult("", dropped=(self.stage, "empty_text"))
+            elif not isinstance(raw, str):
+                results[i] = CleanResult("", dropped=(self.stage, "text_not_string"), detail=type(raw).__name__)
+            elif len(raw) > self.max_chars:
+                results[i] = CleanResult("", dropped=(self.stage, "text_too_long"),
+                                         detail=f"{len(raw)} chars > --max-text-chars {self.max_chars}")
+            else:
+                live.append((i, EditedText(raw)))
         for step in self.steps:
-            et.apply(step.name, step.find(et.text))
-        return CleanResult(et.text, et.edits, self.check(et.text))
+            texts = [et.text for _, et in live]
+            many = getattr(step, "find_many", None)
+            finds = many(texts) if many is not None else [step.find(t) for t in texts]
+            for (_, et), found in zip(live, finds):
+                et.apply(step.name, found)
+        for i, et in live:
+            results[i] = CleanResult(et.text, et.edits, self.check(et.text))
+        return results
 
     def check(self, text: str) -> Optional[tuple[str, str]]:
         if text.strip() == "":
