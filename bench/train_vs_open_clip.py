@@ -16,9 +16,14 @@
   other work slowed one of them; its schedule follows the clock.
 - Both: global batch 64, bf16 autocast, wd 0.1, one loader worker, the same seeds and the same peak learning rate
   (``--lr``, 2e-4: at open_clip's usual 5e-4 both trainers' tiny towers collapse to near-constant embeddings for
-  minutes on this data, measured); tuwen adds ``--recipe`` (default ``--caption-aug 0.3 --image-aug 0.5``: the
-  machine-translated caption 30 % of the time, a random crop of at least half the image; both cost no compute).
-  open_clip keeps its own default augmentation (random resized crop, scale 0.9-1).
+  minutes on this data, measured); tuwen adds ``--recipe`` (default ``--caption-aug 0.3 --image-aug 0.5 --patch-dropout 0.5``:
+  the machine-translated caption 30 % of the time, a random crop of at least half the image, both free; and FLIP's
+  patch dropout, half of the image patches dropped at random in each training step: the image tower's step is
+  ~2.5x cheaper, the whole loop only ~1.07x here (measured 184 vs 172 samples/s), so its gain is mostly a
+  regulariser's; evaluation always sees every patch). open_clip keeps its
+  own default augmentation (random resized crop, scale 0.9-1) and its config without patch dropout (its model
+  config has a ``patch_dropout`` field; the comparison is against open_clip's trainer as users run it by default).
+  ``--plain-too`` also runs tuwen without the recipe: the speed goal is about plain contrastive training.
 
 Prints samples/s (training loop, and whole command), mean recall mean +- sd per trainer, and the ratios.
 
@@ -160,8 +165,9 @@ def main(argv=None) -> int:
     p.add_argument("--work", type=Path, default=WORK / "train_vs_open_clip")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4, help="peak learning rate of both trainers")
-    p.add_argument("--recipe", default="--caption-aug 0.3 --image-aug 0.5",
-                   help="extra tuwen train flags of the quality recipe (compute-neutral flags keep speed comparable)")
+    p.add_argument("--recipe", default="--caption-aug 0.3 --image-aug 0.5 --patch-dropout 0.5",
+                   help="extra tuwen train flags of the quality recipe (--patch-dropout changes the compute per sample: "
+                   "use --plain-too for the plain speed figure)")
     p.add_argument("--plain-too", action="store_true", help="also run tuwen without the recipe flags")
     args = p.parse_args(argv)
 
@@ -245,8 +251,14 @@ def main(argv=None) -> int:
               f"whole command {whole[0]:.1f} samples/s   wall {statistics.mean(r['wall_s'] for r in rows):.0f} s")
     oc = summary["open_clip"]
     tw = summary["tuwen"]
-    print(f"speed ratio tuwen/open_clip (training loop): {tw['loop_samples_per_s'][0] / oc['loop_samples_per_s'][0]:.2f}"
-          f"  (whole command: {tw['whole_command_samples_per_s'][0] / oc['whole_command_samples_per_s'][0]:.2f})")
+    # The speed goal is about plain contrastive training: the recipe's --patch-dropout makes each step cheaper, so
+    # its samples/s is not a speed figure of the trainer; --plain-too measures the plain one in the same run.
+    for label, what in (("tuwen_plain", "plain tuwen"), ("tuwen", "tuwen with the recipe")):
+        if label in summary:
+            sp = summary[label]
+            print(f"speed ratio {what} / open_clip (training loop): "
+                  f"{sp['loop_samples_per_s'][0] / oc['loop_samples_per_s'][0]:.2f}  (whole command: "
+                  f"{sp['whole_command_samples_per_s'][0] / oc['whole_command_samples_per_s'][0]:.2f})")
     print(f"quality ratio tuwen/open_clip (mean recall): {tw['mean_recall'][0] / max(1e-9, oc['mean_recall'][0]):.2f}"
           f"  (tuwen recipe: {args.recipe!r})")
     (work / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -26,6 +26,9 @@ def test_train_accepts_every_option_the_issue_names():
         train_parser().parse_args(["--data", "d", "--output", "o", "--caption-aug", "1.5"])
     with pytest.raises(SystemExit):
         train_parser().parse_args(["--output", "o"])  # --data is required
+    assert train_parser().parse_args(["--data", "d", "--output", "o", "--patch-dropout", "0.5"]).patch_dropout == 0.5
+    with pytest.raises(SystemExit):
+        train_parser().parse_args(["--data", "d", "--output", "o", "--patch-dropout", "1"])  # no patch left
 
 
 def test_eval_and_finetune_options():

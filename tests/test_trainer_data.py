@@ -147,3 +147,32 @@ def test_image_aug_changes_the_pixels_but_not_the_captions(shard_dir):
     assert not torch.equal(plain[0], aug[0])
     again = next(iter(_stream(shard_dir, shuffle_buffer=10, seed=3, image_aug=0.3)))
     assert torch.equal(aug[0], again[0])
+
+
+def test_training_images_decode_jpegs_small_but_show_the_same_region():
+    import numpy as np
+    from PIL import Image
+
+    from tuwen.trainer.data import decode_image, training_image
+
+    # a smooth 800x600 photo-like gradient, so that a decode at 1/4 scale and a full decode look alike
+    y, x = np.mgrid[0:600, 0:800]
+    pixels = np.stack([x * 255 // 800, y * 255 // 600, (x + y) * 255 // 1400], axis=-1).astype(np.uint8)
+    data = encode_jpeg(Image.fromarray(pixels))
+    full = decode_image(data)
+    small = training_image(data, "k", 0.0, 0, 0, min_side=96)
+    assert small.size == (200, 150)  # 1/4 scale: the short side still >= 96
+    assert np.abs(np.asarray(full.resize(small.size, Image.BICUBIC), dtype=int) - np.asarray(small, dtype=int)).mean() < 3
+    for i in range(20):  # with the crop: the same region as augment_image takes from the full decode
+        ref = augment_image(full, f"k{i}", 0.5, 0, 0).resize((96, 96), Image.BICUBIC)
+        out = training_image(data, f"k{i}", 0.5, 0, 0, min_side=96)
+        assert out.size[0] == out.size[1] >= 96
+        diff = np.abs(np.asarray(ref, dtype=int) - np.asarray(out.resize((96, 96), Image.BICUBIC), dtype=int))
+        assert diff.mean() < 3
+    assert training_image(data, "k", 0.5, 0, 0).size == augment_image(full, "k", 0.5, 0, 0).size  # 0: full decode
+    png = Image.fromarray(pixels)
+    import io
+
+    buf = io.BytesIO()
+    png.save(buf, format="PNG")
+    assert training_image(buf.getvalue(), "k", 0.0, 0, 0, min_side=96).size == (800, 600)  # only JPEGs are drafted

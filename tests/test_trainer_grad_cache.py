@@ -72,6 +72,22 @@ def test_replayed_chunks_equal_cached_embeddings_bit_for_bit_with_dropout_on():
     assert not torch.equal(again, res.cached[0][1])
 
 
+def test_replayed_chunks_keep_the_same_patches_with_patch_dropout():
+    from tuwen.trainer.train import set_patch_dropout
+
+    torch.manual_seed(0)
+    model = build_model("tiny", **OVERRIDES).train()
+    set_patch_dropout(model, 0.5)
+    images, ids = _batch()
+    res = grad_cache_backward(model, images, ids, 5, lambda i, t: contrastive_loss(i, t, model.logit_scale),
+                              keep_embeddings=True)
+    for (ci, _), (ri, _) in zip(res.cached, res.replayed):
+        assert torch.equal(ci, ri)
+    with torch.no_grad():
+        again = model.encode_image(images[:5])
+    assert not torch.equal(again, res.cached[0][0])  # other patches dropped on a fresh pass
+
+
 def test_towers_have_no_batchnorm():
     for name in ("tiny", "small"):
         model = build_model(name)

@@ -76,3 +76,29 @@ def test_chinese_clip_vit_b_16_checkpoint_loads_strictly_into_base(tmp_path):
         ref_i = torch.nn.functional.normalize(cn.encode_image(x), dim=-1)
         ref_t = torch.nn.functional.normalize(cn.encode_text(cc.tokenize(texts)), dim=-1)
     assert torch.allclose(ours_i, ref_i, atol=1e-5) and torch.allclose(ours_t, ref_t, atol=1e-5)
+
+
+def test_patch_dropout_drops_patches_in_training_only():
+    from tuwen.trainer.train import set_patch_dropout
+
+    torch.manual_seed(0)
+    plain = build_model("tiny")
+    flip = build_model("tiny")
+    flip.load_state_dict(plain.state_dict())
+    set_patch_dropout(flip, 0.5)
+    pixels = torch.randn(3, 3, plain.image_size, plain.image_size)
+    seen = []
+    flip.visual.transformer.register_forward_hook(lambda m, i, o: seen.append(o.shape[1]))
+    plain.eval(), flip.eval()
+    with torch.no_grad():
+        assert torch.equal(plain.encode_image(pixels), flip.encode_image(pixels))  # evaluation sees every patch
+    assert seen[-1] == 1 + (plain.image_size // 16) ** 2
+    flip.train()
+    out = flip.encode_image(pixels)
+    assert seen[-1] == 1 + (plain.image_size // 16) ** 2 // 2  # the class token and half of the 36 patches
+    assert out.shape == (3, 128) and torch.allclose(out.norm(dim=-1), torch.ones(3))
+    assert flip.state_dict().keys() == plain.state_dict().keys()  # no weights: checkpoints are unchanged
+    set_patch_dropout(flip, 0.0)
+    flip.train()
+    flip.encode_image(pixels)
+    assert seen[-1] == 1 + (plain.image_size // 16) ** 2

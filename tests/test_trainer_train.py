@@ -103,7 +103,8 @@ def test_init_starts_from_given_weights(shards, tmp_path):
 @pytest.mark.slow
 def test_options_gradcache_distill_mlm_ssl_caption_aug_and_time_budget_run(shards, tmp_path, capsys):
     _train(shards, tmp_path / "run", "--max-steps", "50", "--time-budget", "0.0001", "--grad-cache-chunk", "4",
-           "--distill", "--distill-queue", "32", "--mlm", "--image-ssl", "0.3", "--caption-aug", "0.5")
+           "--distill", "--distill-queue", "32", "--mlm", "--image-ssl", "0.3", "--caption-aug", "0.5",
+           "--patch-dropout", "0.5")
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 1  # a budget already spent during set-up still trains one step, then stops
     assert all("mlm" in r and "image_ssl" in r for r in rows)

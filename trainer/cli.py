@@ -21,6 +21,13 @@ def _probability(x: str) -> float:
     return v
 
 
+def _patch_share(x: str) -> float:
+    v = float(x)
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError("must be in [0, 1)")
+    return v
+
+
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tuwen train",
@@ -53,6 +60,10 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-aug", type=_probability, default=0.0, metavar="MIN_SCALE",
                    help="random resized crop: each training image is cropped to a random square covering at least "
                    "this share of its area (seeded per sample and epoch); 0 = off (centre crop, as evaluation does)")
+    p.add_argument("--patch-dropout", type=_patch_share, default=0.0, metavar="P",
+                   help="FLIP-style patch dropout while training: each step the image tower sees a random (1-P) of "
+                   "its patches, so an image costs about (1-P) of the compute; evaluation and saved weights always "
+                   "use every patch; 0 = off")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")
     p.add_argument("--distill-momentum", type=_probability, default=0.995, help="EMA momentum of the teacher")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import io
 import json
+import math
 import os
 import random
 import tarfile
@@ -119,15 +120,23 @@ def crop_box(width: int, height: int, min_scale: float, rng: random.Random) -> t
     return 0, 0, width, height
 
 
+def square_crop_box(width: int, height: int, sample_key: str, min_scale: float, seed: int,
+                    epoch: int) -> tuple[int, int, int] | None:
+    """The random square crop (left, top, side) of a sample, seeded by (seed, epoch, key); None when off."""
+    if min_scale <= 0 or min_scale >= 1:
+        return None
+    rng = random.Random(f"{seed}:{epoch}:{sample_key}:crop")
+    left, top, w, h = crop_box(width, height, min_scale, rng)
+    side = min(w, h)  # the model's transform then resizes the short side and centre-crops: keep a square box
+    return left + (w - side) // 2, top + (h - side) // 2, side
+
+
 def augment_image(image, sample_key: str, min_scale: float, seed: int, epoch: int):
     """Random resized crop (before the model's resize/centre-crop), seeded by (seed, epoch, key); off at 0."""
-    if min_scale <= 0 or min_scale >= 1:
+    box = square_crop_box(image.width, image.height, sample_key, min_scale, seed, epoch)
+    if box is None:
         return image
-    rng = random.Random(f"{seed}:{epoch}:{sample_key}:crop")
-    left, top, w, h = crop_box(image.width, image.height, min_scale, rng)
-    side = min(w, h)  # the model's transform then resizes the short side and centre-crops: keep a square box
-    left += (w - side) // 2
-    top += (h - side) // 2
+    left, top, side = box
     return image.crop((left, top, left + side, top + side))
 
 
@@ -136,6 +145,32 @@ def decode_image(data: bytes):
 
     im = Image.open(io.BytesIO(data))
     return im.convert("RGB")
+
+
+def training_image(data: bytes, sample_key: str, min_scale: float, seed: int, epoch: int, min_side: int = 0):
+    """:func:`augment_image` of :func:`decode_image`, decoded no larger than needed: a JPEG is decoded at 1/2, 1/4
+    or 1/8 scale (libjpeg's DCT scaling, ``Image.draft``) when the part the model will see still has at least
+    ``min_side`` pixels on its short side, which saves most of the decoding and resizing work (the loader worker
+    competes with the training step for this machine's cores). The same crop region as at full size; pixels differ
+    only by the resampling. ``min_side`` 0: full decode."""
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data))
+    width, height = im.size
+    box = square_crop_box(width, height, sample_key, min_scale, seed, epoch)
+    region = box[2] if box else min(width, height)
+    factor = 1.0
+    if min_side > 0 and im.format == "JPEG" and region >= 2 * min_side:
+        keep = min_side / region  # the smallest size ratio that keeps min_side pixels across the region
+        im.draft("RGB", (max(1, math.ceil(width * keep)), max(1, math.ceil(height * keep))))
+        factor = width / im.size[0]
+    im = im.convert("RGB")
+    if box is None:
+        return im
+    left, top, side = (v / factor for v in box)
+    if factor == 1.0:
+        return im.crop((int(left), int(top), int(left + side), int(top + side)))
+    return im.resize((min_side, min_side), Image.BICUBIC, box=(left, top, left + side, top + side))
 
 
 def _image_bytes(sample: dict) -> bytes | None:
@@ -155,6 +190,7 @@ class StreamConfig:
     shuffle_buffer: int = 1000
     caption_aug: float = 0.0
     image_aug: float = 0.0     # random-resized-crop minimum area share (0 = off)
+    decode_side: int = 0       # decode JPEGs at a reduced scale that keeps this many pixels (the model's input size)
     skip_batches: int = 0      # batches this rank already consumed (resume)
 
 
@@ -213,7 +249,7 @@ class TrainStream(IterableDataset):
         for n, (epoch, sample) in enumerate(self._raw_samples(worker, workers)):
             if n < skip:
                 continue
-            image = augment_image(decode_image(_image_bytes(sample)), sample["__key__"], c.image_aug, c.seed, epoch)
+            image = training_image(_image_bytes(sample), sample["__key__"], c.image_aug, c.seed, epoch, c.decode_side)
             images.append(self.preprocess(image))
             texts.append(choose_caption(sample, c.caption_aug, c.seed, epoch))
             if len(images) == c.batch_size:

@@ -40,6 +40,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def set_patch_dropout(model, share: float) -> None:
+    """FLIP: while the model is in training mode its image tower keeps a random (1 - share) of the patch tokens (the
+    class token always stays). open_clip's PatchDropout is the identity in eval mode and has no weights, so
+    evaluation, validation and the saved weights and config are unchanged."""
+    from open_clip.transformer import PatchDropout
+
+    model.visual.patch_dropout = PatchDropout(share) if share > 0 else torch.nn.Identity()
+
+
 def param_groups(params_named, weight_decay: float):
     """No weight decay on biases, norms, embeddings and the logit scale (as open_clip)."""
     decay, no_decay = [], []
@@ -122,6 +131,8 @@ def train(args) -> int:
     if args.init:
         ckpt.load_into(model, args.init)
         log.say(f"initialised from {args.init}")
+    if args.patch_dropout:
+        set_patch_dropout(model, args.patch_dropout)
     tokenizer = load_tokenizer(None, context_length=model.context_length)
     opts = StepOptions(precision=precision, grad_cache_chunk=args.grad_cache_chunk or 0, distill=args.distill,
                        distill_alpha=args.distill_alpha, distill_momentum=args.distill_momentum,
@@ -132,7 +143,9 @@ def train(args) -> int:
     for prefix, head in (("mlm_head", stepper.mlm_head), ("ssl_head", stepper.ssl_head)):
         if head is not None:
             named += [(f"{prefix}.{n}", p) for n, p in head.named_parameters()]
-    optimizer = torch.optim.AdamW(param_groups(named, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    # fused: one kernel per parameter group instead of a dozen per-tensor passes (24 -> 5 ms a step for tiny on CPU)
+    optimizer = torch.optim.AdamW(param_groups(named, args.weight_decay), lr=args.lr, betas=(0.9, 0.98), eps=1e-6,
+                                  fused=device.type in ("cpu", "cuda"))
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
 
     n_samples = None
@@ -177,7 +190,7 @@ def train(args) -> int:
     stream = StreamConfig(urls=urls, batch_size=local_batch, seed=args.seed, rank=info.rank,
                           world_size=info.world_size, shuffle_buffer=args.shuffle_buffer,
                           caption_aug=args.caption_aug, image_aug=args.image_aug,
-                          skip_batches=step)
+                          decode_side=model.image_size, skip_batches=step)
     preprocess = image_preprocess(model.image_size)
     loader = make_train_loader(stream, preprocess, tokenizer, workers)
 
