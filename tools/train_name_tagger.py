@@ -110,8 +110,7 @@ def main(argv=None) -> int:
     feats = CharFeatures(chars)
     counts = [Counter() for _ in range(len(CharFeatures.NGRAMS))]
     for t, _ in train:
-        ids = feats.char_ids(t)
-        for j, codes in enumerate(feats.ngram_codes(ids)):
+        for j, codes in enumerate(feats.ngram_codes(*feats.batch_ids([t]))):
             counts[j].update(codes.tolist())
     tables = [np.array(sorted(c for c, n in cnt.items() if n >= args.min_count), dtype=np.int64) for cnt in counts]
     _, jtags, jfreqs = jieba_words("预热")

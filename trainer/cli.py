@@ -62,7 +62,7 @@ def train_parser() -> argparse.ArgumentParser:
                    "this share of its area (seeded per sample and epoch); 0 = off (centre crop, as evaluation does)")
     p.add_argument("--patch-dropout", type=_patch_share, default=0.0, metavar="P",
                    help="FLIP-style patch dropout while training: each step the image tower sees a random (1-P) of "
-                   "its patches, so an image costs about (1-P) of the compute; evaluation and saved weights always "
+                   "its patches, so its compute per image falls to about (1-P); evaluation and saved weights always "
                    "use every patch; 0 = off")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")

@@ -165,11 +165,11 @@ def training_image(data: bytes, sample_key: str, min_scale: float, seed: int, ep
         im.draft("RGB", (max(1, math.ceil(width * keep)), max(1, math.ceil(height * keep))))
         factor = width / im.size[0]
     im = im.convert("RGB")
+    if factor == 1.0:
+        return augment_image(im, sample_key, min_scale, seed, epoch)
     if box is None:
         return im
     left, top, side = (v / factor for v in box)
-    if factor == 1.0:
-        return im.crop((int(left), int(top), int(left + side), int(top + side)))
     return im.resize((min_side, min_side), Image.BICUBIC, box=(left, top, left + side, top + side))
 
 

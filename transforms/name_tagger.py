@@ -75,22 +75,13 @@ class CharFeatures:
     def table_offset(self, j: int) -> int:
         return self._offsets[j]
 
-    def char_ids(self, text: str) -> np.ndarray:
-        """Ids of the text's characters, padded with PAD zeros on each side."""
-        get = self.index.get
-        P = self.PAD
-        ids = np.zeros(len(text) + 2 * P, dtype=np.int64)
-        ids[P:P + len(text)] = [get(c, 1) for c in self.normalise(text)]
-        return ids
-
-    def ngram_codes(self, ids: np.ndarray) -> list[np.ndarray]:
-        P, V = self.PAD, self.V
-        n = len(ids) - 2 * P
+    def ngram_codes(self, ids: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
+        """Per template, the code of the n-gram around each position ``pos`` of ``ids`` (see :meth:`batch_ids`)."""
         out = []
         for offsets in self.NGRAMS:
-            code = np.zeros(n, dtype=np.int64)
+            code = np.zeros(len(pos), dtype=np.int64)
             for d in offsets:
-                code = code * V + ids[P + d:P + d + n]
+                code = code * self.V + ids[pos + d]
             out.append(code)
         return out
 
@@ -144,10 +135,7 @@ class CharFeatures:
         ids, pos = self.batch_ids(texts)
         V = self.V
         cols = [u * V + ids[pos + d] for u, d in enumerate(self.UNIGRAMS)]
-        for j, offsets in enumerate(self.NGRAMS):
-            code = np.zeros(len(pos), dtype=np.int64)
-            for d in offsets:
-                code = code * V + ids[pos + d]
+        for j, code in enumerate(self.ngram_codes(ids, pos)):
             table = self.tables[j]
             if len(table):
                 at = np.searchsorted(table, code)
