@@ -1,6 +1,7 @@
 import json
 import pickle
 
+import numpy as np
 import pytest
 
 from tuwen.transforms.names import PersonNames
@@ -178,7 +179,7 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.89, precision
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.92, precision
     0.90), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
@@ -195,14 +196,14 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.90, recall  # measured 0.907 (bench/names_quality.py)
-    assert precision >= 0.88, precision
+    assert recall >= 0.91, recall  # measured 0.922 (bench/names_quality.py)
+    assert precision >= 0.89, precision  # measured 0.905
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
-    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.34 % measured)."""
+    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.55 % measured)."""
     caps = []
     for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl"):
         caps += r["captions"]
@@ -236,14 +237,66 @@ def test_character_model_loads_and_scores_names_above_their_context():
     assert tagger.spans("") == [] and tagger.spans("一只狗在草地上奔跑。") == []
 
 
-def test_character_model_rows_stay_inside_the_weight_vector():
+def test_character_model_inputs_stay_inside_their_tables():
     from tuwen.transforms.name_tagger import jieba_words, load_tagger
 
     tagger = load_tagger()
+    assert tagger.meta["kind"] == "conv"
     feats = tagger.features
     for text in ("a", "Ｆ１赛车手舒马赫说：ok 123", "𠀀生僻字，和未知字"):
-        rows = feats.rows(text, *jieba_words(text))
-        assert rows.shape[0] == len(text) and rows.min() >= 0 and rows.max() < feats.n_rows == len(tagger.weights)
+        words, tags, freqs = jieba_words(text)
+        ids, pos = feats.inputs([text], [words], tags, freqs)
+        assert len(pos) == len(text) and ids.min() >= 0
+        assert all(ids[:, g].max() < n == len(tagger.emb[g]) for g, n in enumerate(feats.sizes))
+        assert ids[pos[0], 0] == 1 or text != "𠀀生僻字，和未知字"  # a character training never saw: unknown
+        gaps = np.setdiff1d(np.arange(len(ids)), pos)
+        assert (ids[gaps] == 0).all() and len(gaps) == 2 * feats.GAP
+
+
+def test_numpy_inference_is_the_torch_network_it_was_trained_as():
+    # tools/train_name_tagger.py trains with torch's Conv1d over the same layout; the product runs numpy. A random
+    # network of the shipped shape gives the same logits both ways (so the trained weights mean the same).
+    import torch
+
+    from tuwen.transforms.name_tagger import ConvNameTagger, jieba_words, load_tagger
+
+    shipped = load_tagger()
+    feats, hidden, dilations = shipped.features, shipped.meta["hidden"], shipped.meta["dilations"]
+    gen = torch.Generator().manual_seed(0)
+    embs = [torch.randn(n, d, generator=gen) for n, d in zip(feats.sizes, shipped.meta["dims"])]
+    convs = [(torch.randn(hidden, sum(shipped.meta["dims"]), 5, generator=gen) * 0.1, torch.randn(hidden, generator=gen), 1)]
+    convs += [(torch.randn(hidden, hidden, 3, generator=gen) * 0.1, torch.randn(hidden, generator=gen), d)
+              for d in dilations]
+    out_w, out_b = torch.randn(hidden, 1, generator=gen), torch.randn(1, generator=gen)
+    arrays = {f"emb{g}": e.numpy() for g, e in enumerate(embs)}
+    for i, (w, b, _) in enumerate(convs):
+        arrays[f"conv{i}_w"], arrays[f"conv{i}_b"] = w.permute(2, 1, 0).numpy(), b.numpy()
+    arrays["out_w"], arrays["out_b"] = out_w.numpy(), out_b.numpy()
+    tagger = ConvNameTagger(feats, arrays, 0.5, dict(shipped.meta))
+
+    texts = ["国务院副总理钱其琛会见了美国客人。", "张", "一只狗在草地上奔跑，旁边是穿红衣服的女孩。"]
+    cuts = [jieba_words(t) for t in texts]
+    ids, pos = feats.inputs(texts, [c[0] for c in cuts], cuts[0][1], cuts[0][2])
+    mask = np.zeros((len(ids), 1), dtype=np.float32)
+    mask[pos] = 1
+    ours = tagger.logits_layout(ids, mask)[pos, 0]
+
+    x = torch.cat([e[torch.from_numpy(ids[:, g])] for g, e in enumerate(embs)], 1).T[None]
+    m = torch.from_numpy(mask).T[None]
+    h = None
+    for i, (w, b, d) in enumerate(convs):
+        out = torch.relu(torch.nn.functional.conv1d(x if i == 0 else h, w, b, padding=(w.shape[2] // 2) * d,
+                                                    dilation=d)) * m
+        h = out if i == 0 else h + out
+    theirs = (h[0].T @ out_w + out_b)[:, 0].numpy()[pos]
+    assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-3), np.abs(ours - theirs).max()
+
+
+def test_everyday_words_the_model_likes_stay_unmasked_in_captions(cleaner):
+    # jieba's dictionary tags 胡子, 宝宝, 戴帽子, 杨树林 as names and the news-trained model gives some of them a
+    # high score: the everyday-word checks keep photo captions clean
+    for text in ("一个男人胡子和眼镜", "一个宝宝坐在草地上", "一个戴帽子的男人", "杨树林里有鸟", "一个黄头发的女人"):
+        assert masked(cleaner, text) == text
 
 
 def test_names_the_rules_miss_are_found_by_the_model(cleaner):
