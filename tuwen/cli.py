@@ -4,7 +4,13 @@ Sub-commands import only what they need, so ``tuwen text`` or ``tuwen run`` neve
 """
 import importlib
 import logging
+import os
 import sys
+
+# numpy's OpenBLAS would spread the name model's small matrix products over every core and keep the others
+# spinning (twice the CPU time for a few per cent of speed): one BLAS thread per process, as on a cluster worker
+# (set OPENBLAS_NUM_THREADS yourself to change it). Read when numpy loads, so it is set before any import of it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class _DropBeamImportNoise(logging.Filter):
