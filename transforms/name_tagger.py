@@ -161,34 +161,30 @@ class CharFeatures:
         return self.rows_many([text], None if words is None else [words], tags, freqs)
 
 
-class NameTagger:
-    """Probability per character of lying inside a person name; runs above ``threshold`` are name candidates."""
+class _Tagger:
+    """What both kinds of model share: per-character probabilities of a batch of texts (``_logits``, over all of
+    them at once), of one text, and the runs above a threshold."""
 
-    def __init__(self, features: CharFeatures, weights: np.ndarray, bias: float, threshold: float,
-                 meta: dict | None = None):
-        self.features = features
-        self.weights = np.asarray(weights, dtype=np.float32)
-        self.bias = float(bias)
-        self.threshold = float(threshold)
-        self.meta = meta or {}
+    threshold: float
+
+    def _logits(self, texts: list[str], words_list: list[list[str]], tags: dict, freqs: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
+                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
+        """Per-character probabilities of each text, computed in one pass over all of them (``words_list``:
+        jieba's cut of each text with its dictionary's ``tags`` and ``freqs``; cut here when not given)."""
+        if not texts:
+            return []
+        if words_list is None:
+            cut = [jieba_words(t) for t in texts]
+            words_list, tags, freqs = [c[0] for c in cut], cut[0][1], cut[0][2]
+        z = np.asarray(self._logits(texts, words_list, tags or {}, freqs or {}), dtype=np.float64)
+        return np.split(1.0 / (1.0 + np.exp(-z)), np.cumsum([len(t) for t in texts])[:-1])
 
     def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
                       freqs: dict | None = None) -> np.ndarray:
         return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
-
-    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
-                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
-        """Per-character probabilities of each text, computed in one pass over all of them."""
-        if not texts:
-            return []
-        if self.features.tagset and words_list is None:
-            cut = [jieba_words(t) for t in texts]
-            words_list = [c[0] for c in cut]
-            if cut:
-                tags, freqs = cut[0][1], cut[0][2]
-        z = self.weights[self.features.rows_many(texts, words_list, tags, freqs)].sum(axis=1) + self.bias
-        probs = 1.0 / (1.0 + np.exp(-z))
-        return np.split(probs, np.cumsum([len(t) for t in texts])[:-1])
 
     def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
         """Maximal runs of characters whose probability reaches the threshold."""
@@ -199,6 +195,21 @@ class NameTagger:
             return []
         edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
         return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+
+
+class NameTagger(_Tagger):
+    """The logistic regression: probability per character of lying inside a person name."""
+
+    def __init__(self, features: CharFeatures, weights: np.ndarray, bias: float, threshold: float,
+                 meta: dict | None = None):
+        self.features = features
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.bias = float(bias)
+        self.threshold = float(threshold)
+        self.meta = meta or {}
+
+    def _logits(self, texts, words_list, tags, freqs):
+        return self.weights[self.features.rows_many(texts, words_list, tags, freqs)].sum(axis=1) + self.bias
 
 
 def tagger_from_npz(data):
@@ -341,7 +352,7 @@ class ConvFeatures:
         return ids, pos
 
 
-class ConvNameTagger:
+class ConvNameTagger(_Tagger):
     """Per-character probability of lying inside a person name, from a small dilated convolutional network over
     embeddings of :class:`ConvFeatures` (trained in torch by ``tools/train_name_tagger.py --model conv``; inference
     here is numpy: embeddings are gathered, each layer is a sum of matrix products over shifted rows).
@@ -382,23 +393,8 @@ class ConvNameTagger:
             h = out if i == 0 else h + out
         return h @ self.out_w + self.out_b
 
-    def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
-                      freqs: dict | None = None) -> np.ndarray:
-        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
-
-    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
-                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
-        if not texts:
-            return []
-        if words_list is None:
-            cut = [jieba_words(t) for t in texts]
-            words_list = [c[0] for c in cut]
-            tags, freqs = cut[0][1], cut[0][2]
-        ids, pos = self.features.inputs(texts, words_list, tags or {}, freqs or {})
+    def _logits(self, texts, words_list, tags, freqs):
+        ids, pos = self.features.inputs(texts, words_list, tags, freqs)
         mask = np.zeros((len(ids), 1), dtype=np.float32)
         mask[pos] = 1.0
-        z = self.logits_layout(ids, mask)[pos, 0]
-        probs = 1.0 / (1.0 + np.exp(-z.astype(np.float64)))
-        return np.split(probs, np.cumsum([len(t) for t in texts])[:-1])
-
-    spans = NameTagger.spans
+        return self.logits_layout(ids, mask)[pos, 0]

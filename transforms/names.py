@@ -405,8 +405,14 @@ class PersonNames:
     MODEL_VETO = 0.01
     MODEL_SURE = 0.5  # a span this sure may hold an everyday word (宋朝弟) or cut a jieba word
     # every character this sure: the run may be a longer transliteration (库马拉通加), end where a jieba word
-    # goes on with a word of its own (克林顿/政府), or have an everyday word as given name (郑全军)
+    # goes on with a word of its own (克林顿/政府), hold an everyday word (but not as its given name: 杨/树林,
+    # so 郑全军 is missed), be a lone surname (王家传人, 汤杯)
     MODEL_CERTAIN = 0.9
+    MODEL_TRUST = 0.3  # a run kept whole (_whole_run_ok): every character at least this likely
+    EVERYDAY_FREQ = 1000  # jieba dictionary count above which a word is everyday vocabulary
+    # switches for ablation (bench/names_quality.py figures are with both on)
+    TRUST_MODEL_RUNS = True  # model runs the name checks cut or refuse, kept whole when no everyday thing
+    LONE_SURNAMES = True  # a surname alone, a word of its own, the model certain of it
 
     def _with_model(self, ctx: "_Context", found: set, probs: np.ndarray) -> set:
         """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
@@ -461,9 +467,7 @@ class PersonNames:
             return False  # 李老(师): a surname and (the start of) a title; the rules mask the surname
         # a surname + an everyday word (杨/树林); a word jieba counts often (胡子, 宝宝: its dictionary tags them
         # names too) only when the model is certain of every character
-        everyday_given = len(given) >= 2 and (ctx.freqs.get(given) or 0) > 300 and \
-            ctx.tags.get(given) not in _PERSON_TAGS
-        if everyday_given and not (certain and self._everyday_ok):
+        if len(given) >= 2 and (ctx.freqs.get(given) or 0) > 300 and ctx.tags.get(given) not in _PERSON_TAGS:
             return False
         return (ctx.freqs.get(run) or 0) <= 300 or certain
 
@@ -475,13 +479,6 @@ class PersonNames:
         """[s, e) is, or holds a whole, everyday word of two or more characters (胡子, 巴克/海军)."""
         return (e - s >= 2 and self._everyday(ctx, ctx.text[s:e])) or any(
             len(ctx.words[k]) >= 2 and self._everyday(ctx, ctx.words[k]) for k in ctx.words_in(s, e))
-
-    TRUST_MODEL_RUNS = True
-    LONE_SURNAMES = True  # a surname alone, a word of its own, the model certain of it (王家传人, 汤杯)
-    MODEL_TRUST = 0.3  # every character of a run at least this likely
-    EVERYDAY_FREQ = 1000  # jieba dictionary count above which a word is everyday vocabulary
-    # a certain run may have an everyday word as given name (郑全军)? Not in photo captions: 杨/树林
-    _everyday_ok = False
 
     def _model_span(self, ctx: "_Context", probs, s: int, e: int) -> Optional[tuple[int, int]]:
         lex, text = self._lex, ctx.text
@@ -535,7 +532,7 @@ class PersonNames:
             return None  # 李老师: the surname alone is the name (the rules mask it), not the title
         shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
         everyday_given = len(given) == 2 and (ctx.freqs.get(given) or 0) > 300 and \
-            ctx.tags.get(given) not in _PERSON_TAGS and not (certain and self._everyday_ok)  # 杨/树林, 王/国家
+            ctx.tags.get(given) not in _PERSON_TAGS  # 杨/树林, 王/国家 (however certain the model is)
         chinese = shaped and self._given_ok(given) and not everyday_given and \
             self._model.score(sur, given) >= self.SCORE_FLOOR
         foreign = all(c in lex.translit_chars or c in _JOINERS for c in run) or \
