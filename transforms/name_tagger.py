@@ -321,7 +321,8 @@ class ConvFeatures:
         return int(lens.sum()) + G * (len(texts) + 1), pos
 
     def inputs(self, texts: list[str], words_list: list[list[str]], tags: dict, freqs: dict):
-        """(ids [positions, 5], positions of the text characters) for a batch of texts and their jieba words."""
+        """(ids [positions, columns], positions of the text characters) for a batch of texts and their jieba
+        words."""
         n, pos = self.layout(texts)
         ids = np.zeros((n, len(self.sizes)), dtype=np.int64)
         joined = "".join(texts)
@@ -329,8 +330,10 @@ class ConvFeatures:
         normal = CharFeatures.normalise(joined)
         ids[pos, 0] = [get(c, 1) for c in normal]
         if self.bigram_buckets:
+            # code points (lone surrogates too); 0 in gaps (a U+0000 reads as a text's end: the shipped model was
+            # trained on this hash)
             o = np.zeros(n + 1, dtype=np.int64)
-            o[pos] = np.frombuffer(normal.encode("utf-32-le"), dtype=np.uint32)
+            o[pos] = np.fromiter(map(ord, normal), dtype=np.int64, count=len(normal))
             nxt = o[pos + 1]
             ids[pos, 5] = np.where(nxt == 0, 1, 2 + (o[pos] * 1_000_003 + nxt) % self.bigram_buckets)
         ids[pos, 3] = [lget(c, 0) for c in joined]
@@ -370,6 +373,9 @@ class ConvNameTagger(_Tagger):
         for i, d in enumerate([1] + list(meta["dilations"])):
             w = f32(arrays[f"conv{i}_w"])
             self.layers.append(([np.ascontiguousarray(t) for t in w], f32(arrays[f"conv{i}_b"]), d))
+        reach = max((len(w) // 2) * d for w, _, d in self.layers)
+        if reach > features.GAP:  # texts of a batch would see each other
+            raise ValueError(f"a layer reaches {reach} characters, more than the {features.GAP} between texts")
         self.out_w, self.out_b = f32(arrays["out_w"]), float(arrays["out_b"][0])
 
     def logits_layout(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -162,7 +162,8 @@ def _jieba():
 
 def _statistics_cache_path() -> Optional["Path"]:
     """Where the name statistics of this code, these lexicons and this jieba dictionary are kept between
-    processes ($TUWEN_CACHE_DIR, else ~/.cache/tuwen; TUWEN_CACHE_DIR="" turns it off)."""
+    processes ($TUWEN_CACHE_DIR, else ~/.cache/tuwen; TUWEN_CACHE_DIR="" turns it off); None when there is no
+    such place."""
     import hashlib
     import importlib.util
     import os
@@ -171,40 +172,58 @@ def _statistics_cache_path() -> Optional["Path"]:
     d = os.environ.get("TUWEN_CACHE_DIR")
     if d == "":
         return None
-    spec = importlib.util.find_spec("jieba")
-    jdict = Path(list(spec.submodule_search_locations)[0]) / "dict.txt" if spec and spec.submodule_search_locations \
-        else None
-    h = hashlib.sha256(Path(__file__).read_bytes())
-    h.update(resources.files("tuwen.lexicons").joinpath("surnames_chinese.txt").read_bytes())
-    h.update(f"{jdict.stat().st_size if jdict and jdict.exists() else '-'}".encode())
-    return Path(d or os.path.join(os.path.expanduser("~"), ".cache", "tuwen")) / "names" / f"{h.hexdigest()[:32]}.pkl"
+    try:
+        import jieba
+
+        spec = importlib.util.find_spec("jieba")
+        jdict = Path(list(spec.submodule_search_locations)[0]) / "dict.txt"
+        h = hashlib.sha256(Path(__file__).read_bytes())
+        h.update(resources.files("tuwen.lexicons").joinpath("surnames_chinese.txt").read_bytes())
+        h.update(jdict.read_bytes())  # ~5 MB, ~10 ms: the tags and counts the statistics come from
+        h.update(str(getattr(jieba, "__version__", "")).encode())
+        home = os.path.expanduser("~")
+        if not d and home == "~":
+            return None
+        return Path(d or os.path.join(home, ".cache", "tuwen")) / "names" / f"{h.hexdigest()[:32]}.pkl"
+    except (OSError, TypeError, AttributeError):  # no jieba file to key on, a zipped package: no cache
+        return None
 
 
 def _name_statistics(tags: dict, freqs: dict) -> tuple[dict, "_NameModel"]:
     """The given-name character scores and the name model, computed from jieba's dictionary (about a second) or
-    read back from the disk cache (:func:`_statistics_cache_path`) that the first process wrote: the same tables."""
+    read back from the disk cache (:func:`_statistics_cache_path`) that the first process wrote: the same tables.
+    The cache is never fatal: an unreadable, corrupt or unwritable one only means computing them."""
     import os
     import pickle
     import tempfile
 
     path = _statistics_cache_path()
-    if path is not None and path.exists():
-        try:
+    try:
+        if path is not None and path.exists():
             with open(path, "rb") as f:
                 scores, tables = pickle.load(f)
             return scores, _NameModel.from_tables(tables)
-        except Exception:  # a corrupt or foreign file is rebuilt, never fatal
-            pass
+    except Exception:  # a corrupt or foreign file, a folder we may not read: computed again
+        pass
     scores, model = _given_name_char_scores(tags), _NameModel(tags, freqs)
     if path is not None:
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
             with os.fdopen(fd, "wb") as f:
                 pickle.dump((scores, model.tables()), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.chmod(tmp, 0o644)  # others sharing the cache folder may read it
             os.replace(tmp, path)  # atomic: parallel workers never read half a file
+            tmp = None
         except OSError:
-            pass  # a read-only home on a worker: computed again next time
+            pass  # a read-only home on a worker, a full disk: computed again next time
+        finally:
+            if tmp is not None:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
     return scores, model
 
 
@@ -441,10 +460,13 @@ class PersonNames:
 
     def _whole_run_ok(self, ctx: "_Context", probs: np.ndarray, s: int, e: int) -> bool:
         """A model run the name checks of :meth:`_model_span` cut or refused is still a name, whole, when it is two
-        or more characters of a name's kind (ideographs and joiners), ends where a word ends, and is no everyday
-        thing: not an everyday dictionary word (攀岩, 胡子), no surname + everyday word (戴/帽子, 黄/头发), not
-        holding a function character. Where jieba's dictionary and the model's training text (news) say
-        nothing, these keep photo captions clean; everywhere else the model knows names better than the rules."""
+        or more characters of a name's kind (ideographs and joiners), every one at least MODEL_TRUST; its edges
+        cut no ordinary word (a word jieba tags a name may lose a character it took in; 克林顿/政府 may end
+        inside a word that goes on with a word); it is no place and takes in no title or function character;
+        and it is no everyday thing: no surname + everyday word (杨/树林, 戴/帽子), and unless the model is
+        certain of every character, no frequent dictionary word (胡子, 宝宝) and no everyday word inside
+        (巴克/海军). Where the model's training text (news) says nothing, these keep photo captions clean;
+        everywhere else the model knows names better than the rules."""
         if not self.TRUST_MODEL_RUNS or e - s < 2 or float(probs[s:e].min()) < self.MODEL_TRUST:
             return False
         text, lex = ctx.text, self._lex
@@ -476,7 +498,8 @@ class PersonNames:
         return (ctx.freqs.get(w) or 0) > self.EVERYDAY_FREQ and ctx.tags.get(w) not in _PERSON_TAGS
 
     def _everyday_inside(self, ctx: "_Context", s: int, e: int) -> bool:
-        """[s, e) is, or holds a whole, everyday word of two or more characters (胡子, 巴克/海军)."""
+        """[s, e) is, or holds a whole, everyday word of two or more characters (巴克/海军, 海军 at 7,228; words
+        jieba tags as names, such as 胡子, are caught by the frequency checks instead)."""
         return (e - s >= 2 and self._everyday(ctx, ctx.text[s:e])) or any(
             len(ctx.words[k]) >= 2 and self._everyday(ctx, ctx.words[k]) for k in ctx.words_in(s, e))
 
@@ -496,7 +519,8 @@ class PersonNames:
         sure = float(probs[s:e].mean()) >= self.MODEL_SURE
         certain = float(probs[s:e].min()) >= self.MODEL_CERTAIN
         if len(run) == 1:
-            # a lone surname (江主席, 温先生, 汤杯): only when sure, a word of its own, not an everyday character
+            # a lone surname, a word of its own, not a function character: with context when sure (江主席,
+            # 温先生, 戴、亨) or, ambiguous surnames too, when the model is certain of it (王家传人, 汤杯)
             alone = ctx.index_at(s) is not None and (e == len(text) or ctx.index_at(e) is not None)
             ok = alone and run in lex.single_surnames and run not in lex.function_surnames and (
                 sure and run not in lex.ambiguous_surnames and
@@ -517,7 +541,7 @@ class PersonNames:
         if (ctx.freqs.get(run) or 0) > 0 and ctx.tags.get(run) not in _PERSON_TAGS and not sure:
             return None  # an everyday dictionary word
         if not certain and self._everyday_inside(ctx, s, e):
-            return None  # 胡子, 巴克/海军, 杨/树林: unless the model is certain (it learnt from news, not captions)
+            return None  # 巴克/海军: unless the model is certain (it learnt from news, not captions)
         if len(run) == 2 and (ctx.freqs.get(run) or 0) > 300 and not sure:
             return None  # a frequent word jieba also lists as a name (胡子): only when the model is sure
         if self._place_follows(ctx, e):

@@ -7,9 +7,10 @@ import logging
 import os
 import sys
 
-# numpy's OpenBLAS would spread the name model's small matrix products over every core and keep the others
-# spinning (twice the CPU time for a few per cent of speed): one BLAS thread per process, as on a cluster worker
-# (set OPENBLAS_NUM_THREADS yourself to change it). Read when numpy loads, so it is set before any import of it.
+# numpy's OpenBLAS would spread small matrix products (the name model's, in every sub-command that cleans text)
+# over every core and keep the others spinning (twice the CPU time for a few per cent of speed): one BLAS thread
+# per process, as on a cluster worker (set OPENBLAS_NUM_THREADS yourself to change it; torch, which the trainer
+# uses, has threads of its own). Read when numpy loads, so it is set before any import of it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
