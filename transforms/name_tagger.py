@@ -33,6 +33,30 @@ for _c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
     _NORMALISE[ord(_c)] = "a"
 
 
+def layout(texts: list[str], gap: int) -> tuple[int, np.ndarray]:
+    """Several texts laid end to end, ``gap`` empty positions before, between and after them: the layout's length
+    and the position in it of every text character, text after text."""
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    pos = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(np.arange(1, len(texts) + 1) * gap, lens)
+    return int(lens.sum()) + gap * (len(texts) + 1), pos
+
+
+def word_places(words_list: list[list[str]], tags: dict, freqs: dict, tag_of: dict, freq_buckets: int):
+    """jieba's words of several texts (each text's words cut it exactly): per word its tag id (0 not in the
+    dictionary, 1 a tag outside ``tag_of``), frequency bucket (log2) and length; per character its place in its
+    word (0 single, 1 begin, 2 middle, 3 end)."""
+    tget, fget = tags.get, freqs.get
+    words = [w for ws in words_list for w in ws]
+    wlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    wt = np.array([0 if (t := tget(w)) is None else tag_of.get(t, 1) for w in words], dtype=np.int64)
+    freq = np.array([fget(w) or 0 for w in words], dtype=np.float64)
+    fb = np.minimum(freq_buckets - 1, np.log2(freq + 1).astype(np.int64))
+    j = np.arange(int(wlen.sum()), dtype=np.int64) - np.repeat(np.cumsum(wlen) - wlen, wlen)
+    m = np.repeat(wlen, wlen)
+    place = np.where(m == 1, 0, np.where(j == 0, 1, np.where(j == m - 1, 3, 2)))
+    return words, wt, fb, wlen, place
+
+
 class CharFeatures:
     """Feature rows of every character of a text: one row per template, each template its own slice of one weight
     vector. Ids: 0 = outside the text, 1 = unknown character, 2.. = known characters."""
@@ -94,11 +118,8 @@ class CharFeatures:
     def batch_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Ids of several texts laid end to end, PAD zeros before, between and after them (so no window reaches
         a neighbour), and the position in that array of every text character, text after text."""
-        P = self.PAD
-        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        gaps = np.arange(1, len(texts) + 1, dtype=np.int64) * P  # zeros before text i: P * (i + 1)
-        pos = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(gaps, lens)
-        ids = np.zeros(int(lens.sum()) + P * (len(texts) + 1), dtype=np.int64)
+        n, pos = layout(texts, self.PAD)
+        ids = np.zeros(n, dtype=np.int64)
         get = self.index.get
         ids[pos] = [get(c, 1) for c in self.normalise("".join(texts))]
         return ids, pos
@@ -106,13 +127,8 @@ class CharFeatures:
     def word_columns(self, ids: np.ndarray, pos: np.ndarray, words_list: list[list[str]], tags: dict,
                      freqs: dict) -> list[np.ndarray]:
         """Columns of the jieba word templates for every character (each text's ``words`` cut it exactly)."""
-        tag_of, tget, fget = self._tag_id, tags.get, freqs.get
-        L, FB, T, P = self.MAX_LEN + 1, self.FREQ_BUCKETS, self.T, self.N_POS
-        words = [w for ws in words_list for w in ws]
-        wlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        wt = np.array([0 if (t := tget(w)) is None else tag_of.get(t, 1) for w in words], dtype=np.int64)
-        freq = np.array([fget(w) or 0 for w in words], dtype=np.float64)
-        fb = np.minimum(FB - 1, np.log2(freq + 1).astype(np.int64))
+        L, T, P = self.MAX_LEN + 1, self.T, self.N_POS
+        words, wt, fb, wlen, place = word_places(words_list, tags, freqs, self._tag_id, self.FREQ_BUCKETS)
         # the first and last word of each text: no neighbour (tag 1) on that side
         counts = np.fromiter(map(len, words_list), dtype=np.int64, count=len(words_list))
         first = np.zeros(len(words), dtype=bool)
@@ -122,10 +138,6 @@ class CharFeatures:
         last[ends[counts > 0] - 1] = True
         prev_w = np.where(first, 1, np.roll(wt, 1))
         next_w = np.where(last, 1, np.roll(wt, -1))
-        word_start = np.cumsum(wlen) - wlen
-        j = np.arange(int(wlen.sum()), dtype=np.int64) - np.repeat(word_start, wlen)
-        m = np.repeat(wlen, wlen)
-        place = np.where(m == 1, 0, np.where(j == 0, 1, np.where(j == m - 1, 3, 2)))
         tag = np.repeat(wt, wlen)
         flen = np.repeat(fb * L + np.minimum(wlen, L - 1), wlen)
         c = ids[pos]
@@ -314,16 +326,10 @@ class ConvFeatures:
         if self.bigram_buckets:  # the character and the next one, hashed (0 gap, 1 last character of a text)
             self.sizes.append(self.bigram_buckets + 2)
 
-    def layout(self, texts: list[str]) -> tuple[int, np.ndarray]:
-        G = self.GAP
-        lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        pos = np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(np.arange(1, len(texts) + 1) * G, lens)
-        return int(lens.sum()) + G * (len(texts) + 1), pos
-
     def inputs(self, texts: list[str], words_list: list[list[str]], tags: dict, freqs: dict):
         """(ids [positions, columns], positions of the text characters) for a batch of texts and their jieba
         words."""
-        n, pos = self.layout(texts)
+        n, pos = layout(texts, self.GAP)
         ids = np.zeros((n, len(self.sizes)), dtype=np.int64)
         joined = "".join(texts)
         get, lget = self.index.get, self.lex.get
@@ -337,17 +343,9 @@ class ConvFeatures:
             nxt = o[pos + 1]
             ids[pos, 5] = np.where(nxt == 0, 1, 2 + (o[pos] * 1_000_003 + nxt) % self.bigram_buckets)
         ids[pos, 3] = [lget(c, 0) for c in joined]
-        words = [w for ws in words_list for w in ws]
-        wlen = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        tget, fget, tag_of, flag = tags.get, freqs.get, self._tag_id, self.wflags.get
-        wt = np.array([0 if (t := tget(w)) is None else tag_of.get(t, 1) for w in words], dtype=np.int64)
-        freq = np.array([fget(w) or 0 for w in words], dtype=np.float64)
-        fb = np.minimum(self.FREQ_BUCKETS - 1, np.log2(freq + 1).astype(np.int64))
+        words, wt, fb, wlen, place = word_places(words_list, tags, freqs, self._tag_id, self.FREQ_BUCKETS)
+        flag = self.wflags.get
         wf = np.array([flag(w, 0) for w in words], dtype=np.int64)
-        start = np.cumsum(wlen) - wlen
-        j = np.arange(int(wlen.sum()), dtype=np.int64) - np.repeat(start, wlen)
-        m = np.repeat(wlen, wlen)
-        place = np.where(m == 1, 0, np.where(j == 0, 1, np.where(j == m - 1, 3, 2)))
         L = self.MAX_LEN + 1
         ids[pos, 1] = np.repeat(wt, wlen) * self.N_POS + place
         ids[pos, 2] = np.repeat(fb * L + np.minimum(wlen, L - 1), wlen)

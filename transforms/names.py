@@ -59,6 +59,7 @@ import threading
 
 import numpy as np
 from importlib import resources
+from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
 from tuwen.transforms.text import IDEOGRAPH_RE, NAME_TOKEN, Replacement
@@ -160,17 +161,16 @@ def _jieba():
     return _JIEBA
 
 
-def _statistics_cache_path() -> Optional["Path"]:
+def _statistics_cache_path() -> Optional[Path]:
     """Where the name statistics of this code, these lexicons and this jieba dictionary are kept between
-    processes ($TUWEN_CACHE_DIR, else ~/.cache/tuwen; TUWEN_CACHE_DIR="" turns it off); None when there is no
-    such place."""
+    processes (see :mod:`tuwen.transforms.diskcache`); None when there is no such place."""
     import hashlib
     import importlib.util
-    import os
-    from pathlib import Path
 
-    d = os.environ.get("TUWEN_CACHE_DIR")
-    if d == "":
+    from tuwen.transforms import diskcache
+
+    root = diskcache.cache_root()
+    if root is None:
         return None
     try:
         import jieba
@@ -181,49 +181,26 @@ def _statistics_cache_path() -> Optional["Path"]:
         h.update(resources.files("tuwen.lexicons").joinpath("surnames_chinese.txt").read_bytes())
         h.update(jdict.read_bytes())  # ~5 MB, ~10 ms: the tags and counts the statistics come from
         h.update(str(getattr(jieba, "__version__", "")).encode())
-        home = os.path.expanduser("~")
-        if not d and home == "~":
-            return None
-        return Path(d or os.path.join(home, ".cache", "tuwen")) / "names" / f"{h.hexdigest()[:32]}.pkl"
     except (OSError, TypeError, AttributeError):  # no jieba file to key on, a zipped package: no cache
         return None
+    return root / "names" / f"{h.hexdigest()[:32]}.pkl"
 
 
 def _name_statistics(tags: dict, freqs: dict) -> tuple[dict, "_NameModel"]:
     """The given-name character scores and the name model, computed from jieba's dictionary (about a second) or
-    read back from the disk cache (:func:`_statistics_cache_path`) that the first process wrote: the same tables.
-    The cache is never fatal: an unreadable, corrupt or unwritable one only means computing them."""
-    import os
-    import pickle
-    import tempfile
+    read back from the disk cache (:func:`_statistics_cache_path`) that the first process wrote: the same tables."""
+    from tuwen.transforms import diskcache
 
     path = _statistics_cache_path()
-    try:
-        if path is not None and path.exists():
-            with open(path, "rb") as f:
-                scores, tables = pickle.load(f)
-            return scores, _NameModel.from_tables(tables)
-    except Exception:  # a corrupt or foreign file, a folder we may not read: computed again
-        pass
-    scores, model = _given_name_char_scores(tags), _NameModel(tags, freqs)
-    if path is not None:
-        tmp = None
+    cached = diskcache.load(path)
+    if cached is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump((scores, model.tables()), f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.chmod(tmp, 0o644)  # others sharing the cache folder may read it
-            os.replace(tmp, path)  # atomic: parallel workers never read half a file
-            tmp = None
-        except OSError:
-            pass  # a read-only home on a worker, a full disk: computed again next time
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
+            scores, tables = cached
+            return scores, _NameModel.from_tables(tables)
+        except (TypeError, ValueError, KeyError):  # a file of another shape: computed again
+            pass
+    scores, model = _given_name_char_scores(tags), _NameModel(tags, freqs)
+    diskcache.save(path, (scores, model.tables()), keep=4)  # every code or dictionary change makes a new key
     return scores, model
 
 
@@ -454,6 +431,16 @@ class PersonNames:
         return kept
 
     @staticmethod
+    def _everyday_given(ctx: "_Context", given: str) -> bool:
+        """A given part that is an everyday two-character word (杨/树林, 王/国家, 戴/帽子): no given name."""
+        return len(given) == 2 and (ctx.freqs.get(given) or 0) > 300 and ctx.tags.get(given) not in _PERSON_TAGS
+
+    def _name_chars(self, run: str) -> bool:
+        """Only a name's kind of characters (ideographs, the joiners of transliterations), and not a word
+        written down as no person."""
+        return all(IDEOGRAPH_RE.match(c) or c in _JOINERS for c in run) and run not in self._lex.not_person
+
+    @staticmethod
     def _name_word(ctx: "_Context", k: int) -> bool:
         """jieba's word ``k`` may be (part of) a name: tagged one and not frequent, or unknown to the dictionary."""
         return len(ctx.words[k]) <= 4 and (ctx.tag(k) is None or ctx.tag(k) in _PERSON_TAGS and ctx.freq(k) <= 100)
@@ -469,9 +456,8 @@ class PersonNames:
         everywhere else the model knows names better than the rules."""
         if not self.TRUST_MODEL_RUNS or e - s < 2 or float(probs[s:e].min()) < self.MODEL_TRUST:
             return False
-        text, lex = ctx.text, self._lex
-        run = text[s:e]
-        if not all(IDEOGRAPH_RE.match(c) or c in _JOINERS for c in run) or run in lex.not_person:
+        run = ctx.text[s:e]
+        if not self._name_chars(run):
             return False
         if self._clean_right_edge(ctx, e) is None and not self._word_rest_is_word(ctx, e) and \
                 ctx.tag(ctx.word_containing(e)) not in _PERSON_TAGS:  # jieba's "names" often take in a character
@@ -489,7 +475,7 @@ class PersonNames:
             return False  # 李老(师): a surname and (the start of) a title; the rules mask the surname
         # a surname + an everyday word (杨/树林); a word jieba counts often (胡子, 宝宝: its dictionary tags them
         # names too) only when the model is certain of every character
-        if len(given) >= 2 and (ctx.freqs.get(given) or 0) > 300 and ctx.tags.get(given) not in _PERSON_TAGS:
+        if self._everyday_given(ctx, given):
             return False
         return (ctx.freqs.get(run) or 0) <= 300 or certain
 
@@ -527,7 +513,7 @@ class PersonNames:
                 (bool(ctx.title_follows(e)) or ctx.context_at(e) or text[e:e + 1] == "、") or
                 self.LONE_SURNAMES and float(probs[s]) >= self.MODEL_CERTAIN)
             return (s, e) if ok else None
-        if not all(IDEOGRAPH_RE.match(c) or c in _JOINERS for c in run) or run in lex.not_person:
+        if not self._name_chars(run):
             return None
         # never cut an everyday word in two: shrink the run to word boundaries (薛原/报道 -> 薛原)
         if self._clean_right_edge(ctx, e) is None and not (certain and self._word_rest_is_word(ctx, e)):
@@ -555,9 +541,7 @@ class PersonNames:
         if sur is not None and (self._is_title_word(run, sur) or ctx.title_follows(s + len(sur)) == given):
             return None  # 李老师: the surname alone is the name (the rules mask it), not the title
         shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
-        everyday_given = len(given) == 2 and (ctx.freqs.get(given) or 0) > 300 and \
-            ctx.tags.get(given) not in _PERSON_TAGS  # 杨/树林, 王/国家 (however certain the model is)
-        chinese = shaped and self._given_ok(given) and not everyday_given and \
+        chinese = shaped and self._given_ok(given) and not self._everyday_given(ctx, given) and \
             self._model.score(sur, given) >= self.SCORE_FLOOR
         foreign = all(c in lex.translit_chars or c in _JOINERS for c in run) or \
             self._model.translit_score(run) >= self.TRANSLIT_SCORE
@@ -641,8 +625,7 @@ class PersonNames:
                         # word, or its characters must be typical of given names
                         score = self.given_score(given, mean=True)
                         ok = score >= 0.12 and (ctx.freq(k) <= 200 or (ctx.freqs.get(given) or 0) <= 50 or
-                                                score >= 0.15) and not (len(given) == 2 and (
-                            ctx.freqs.get(given) or 0) > 300 and ctx.tags.get(given) not in _PERSON_TAGS)
+                                                score >= 0.15) and not self._everyday_given(ctx, given)
                         # (杨/树林: the given part is an everyday word — then only with context, below)
                 elif tag is None:
                     # a word jieba's HMM made up: its given-name characters must look like one (钱随粮 does not)

@@ -48,11 +48,8 @@ import hashlib
 import importlib.resources
 import importlib.util
 import operator
-import os
-import pickle
 import re
 import sys
-import tempfile
 import threading
 import unicodedata
 from collections import Counter, deque
@@ -64,6 +61,7 @@ from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import ahocorasick
 
+from tuwen.transforms import diskcache
 from tuwen.transforms.text import MASK_CHAR, NAME_TOKEN, Replacement
 
 POLICY_VERSION = "1"  # part of the disk-cache key (with a hash of this module's source and of every input)
@@ -888,11 +886,8 @@ def _inputs(config: SensitiveConfig) -> tuple[list[LexiconFile], list[LexiconFil
 
 
 def _cache_dir(config: SensitiveConfig) -> Optional[Path]:
-    if config.cache_dir == "":
-        return None
-    d = config.cache_dir or os.environ.get("TUWEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                                                  "tuwen")
-    return Path(d) / "sensitive"
+    root = diskcache.cache_root(config.cache_dir)
+    return root / "sensitive" if root is not None else None
 
 
 def _cache_key(config: SensitiveConfig, lexicons, allowlists, user_allowlists) -> str:
@@ -922,33 +917,12 @@ def get_matcher(config: SensitiveConfig) -> SensitiveMatcher:
         lexicons, allowlists, user_allowlists = _inputs(config)
         cdir = _cache_dir(config)
         path = cdir / f"{_cache_key(config, lexicons, allowlists, user_allowlists)}.pkl" if cdir else None
-        if path is not None and path.is_file():
-            try:
-                with open(path, "rb") as f:
-                    m = pickle.load(f)
-            except Exception:  # a corrupt or foreign cache file is rebuilt, never fatal
-                m = None
+        m = diskcache.load(path)
         if m is None:
             m = build_matcher(lexicons, allowlists, config.hygiene, config.min_chars, user_allowlists)
-            if path is not None:
-                _write_cache(path, m)
+            diskcache.save(path, m, keep=CACHE_KEEP)
         _MATCHERS[config] = m
         return m
-
-
-def _write_cache(path: Path, m: SensitiveMatcher) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(m, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)  # atomic: parallel workers never read half a file
-        # Keep the newest few: every lexicon edit or upgrade makes a new key, old files would pile up.
-        old = sorted(path.parent.glob("*.pkl"), key=lambda p: p.stat().st_mtime, reverse=True)[CACHE_KEEP:]
-        for p in old:
-            p.unlink(missing_ok=True)
-    except OSError:
-        pass  # read-only home on a worker, or a file another process removed first: just build next time
 
 
 # ---------------------------------------------------------------------------------------------------------------
