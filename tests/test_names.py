@@ -179,8 +179,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.936, precision
-    0.939), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.949, precision
+    0.940), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
@@ -196,8 +196,8 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.925, recall  # measured 0.936 (bench/names_quality.py)
-    assert precision >= 0.925, precision  # measured 0.939
+    assert recall >= 0.94, recall  # measured 0.949 (bench/names_quality.py)
+    assert precision >= 0.93, precision  # measured 0.940
 
 
 @pytest.mark.shared
@@ -209,6 +209,28 @@ def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
         caps += r["captions"]
     masked_share = sum(1 for c in caps if names.find(c)) / len(caps)
     assert masked_share <= 0.01, masked_share
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_names_in_photo_captions_are_found(shared_data, names):
+    """bench/names_quality.py's captions with gold names as their subject (罗干骑车): recall 0.962 and precision
+    0.983 measured on both halves."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "names_quality", Path(__file__).resolve().parents[1] / "bench" / "names_quality.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    news = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
+    caps = [c for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl") for c in r["captions"]]
+    gold = sorted({g["text"] for r in news for g in r["names"] if len(g["text"]) >= 2})
+    rows = bench.captions_with_names(caps, gold, 0)
+    assert len(rows) > 1500
+    res, _ = bench.evaluate(rows, lambda t: bench.masked_positions(names.find, t))
+    assert res["recall"] >= 0.95, res
+    assert res["precision"] >= 0.97, res
 
 
 def test_name_model_scores_names_above_ordinary_words():
@@ -303,6 +325,49 @@ def test_names_the_rules_miss_are_found_by_the_model(cleaner):
     # a Thai name after a title, and a transliteration jieba cuts into a verb and a place
     assert masked(cleaner, "前总理差瓦立、前副总理出席。") == f"前总理{NAME_TOKEN}、前副总理出席。"
     assert NAME_TOKEN in masked(cleaner, "芬兰外长哈洛宁举行记者招待会。")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("罗纳尔多站在山上。", f"{NAME_TOKEN}站在山上。"),                  # 站 is "stands" here, not a station
+    ("高云江和喻晖在汽车旁。", f"{NAME_TOKEN}和{NAME_TOKEN}在汽车旁。"),  # one model run over two names and 和
+    ("卡洛斯·阿马特要玩荡秋千。", f"{NAME_TOKEN}要玩荡秋千。"),          # the name ends inside a junk word (特要)
+    ("松下幸之助趴在护栏上看船。", f"{NAME_TOKEN}趴在护栏上看船。"),      # a long listed name the model misses
+    ("杨树林在公园里散步。", f"{NAME_TOKEN}在公园里散步。"),              # surname + everyday word, as a person
+    ("武村正义正在坐着。", f"{NAME_TOKEN}正在坐着。"),                    # Japanese surname + a word as given name
+    ("严良在骑车。", f"{NAME_TOKEN}在骑车。"),                            # jieba: an adjective; opens the caption
+    ("库马拉通加在玩花样滑雪。", f"{NAME_TOKEN}在玩花样滑雪。"),          # jieba barely knows it as a place
+])
+def test_names_starting_a_photo_caption_are_masked(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("闪过庄子的“蝴蝶梦”", f"闪过{NAME_TOKEN}的“蝴蝶梦”"),
+    ("李白的诗", f"{NAME_TOKEN}的诗"),
+    ("释迦牟尼像", f"{NAME_TOKEN}像"),
+    ("一根管子", "一根管子"),        # 管子 the thinker is not listed: a tube
+    ("孔子学院", "孔子学院"),        # one word to jieba: not the person alone
+])
+def test_well_known_people_are_masked_where_they_are_whole_words(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
+def test_the_list_of_well_known_people_holds_no_everyday_word():
+    from tuwen.transforms.names import _jieba, _Lexicons
+
+    _, tags, _, _ = _jieba()
+    famous = _Lexicons().famous
+    assert len(famous) > 300 and all(len(w) >= 2 for w in famous)
+    assert not famous & {"老子", "孙子", "培根", "特斯拉", "华盛顿", "嫦娥", "管子", "康熙"}
+
+
+@pytest.mark.parametrize("text", [
+    "火车停在北京站。",
+    "一片杨树林。",        # a measure word before it: a thing
+    "小鸟飞进杨树林里。",  # a locative after it
+])
+def test_things_in_the_same_places_stay_unmasked(cleaner, text):
+    assert masked(cleaner, text) == text
 
 
 def test_a_batch_finds_what_each_text_finds_alone(names):

@@ -231,8 +231,8 @@ def tagger_from_npz(data):
         chars = list(str(z["chars"][0]))
         meta = json.loads(str(z["meta"][0]))
         if meta.get("kind") == "conv":
-            return ConvNameTagger(ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0)), dict(z),
-                                  meta["threshold"], meta)
+            feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
+            return ConvNameTagger(feats, dict(z), meta["threshold"], meta)
         unigrams, ngrams = meta["unigrams"], meta["ngrams"]
         tables = [z[f"table{j}"].astype(np.int64) for j in range(len(ngrams))]
         feats = CharFeatures(chars, tables, unigrams, ngrams, meta.get("tagset"))
@@ -298,6 +298,12 @@ def word_flags() -> dict:
     return out
 
 
+def conv_gap(dilations) -> int:
+    """The gap between texts of a batch for a network with these dilations after its kernel-5 layer: every layer's
+    reach (2, then each dilation) fits in it."""
+    return max([ConvFeatures.GAP, 2] + [int(d) for d in dilations])
+
+
 class ConvFeatures:
     """Integer inputs of the convolutional tagger, one row per position of a batch laid out end to end with
     ``GAP`` empty positions before, between and after the texts (every layer's reach fits in the gap, and hidden
@@ -307,12 +313,13 @@ class ConvFeatures:
     lexicon class (:func:`char_lexicon_classes`), word flag x place (:func:`word_flags`), and with
     ``bigram_buckets`` the character and the next one hashed into that many rows (the shipped model: 32,768)."""
 
-    GAP = 4
+    GAP = 4  # the default; a model whose layers reach further gets a wider gap (its widest dilation)
     N_POS = CharFeatures.N_POS
     MAX_LEN = CharFeatures.MAX_LEN
     FREQ_BUCKETS = CharFeatures.FREQ_BUCKETS
 
-    def __init__(self, chars: list[str], tagset: list[str], bigram_buckets: int = 0):
+    def __init__(self, chars: list[str], tagset: list[str], bigram_buckets: int = 0, gap: int = GAP):
+        self.GAP = int(gap)
         self.bigram_buckets = int(bigram_buckets)
         self.chars = chars
         self.index = {c: i + 2 for i, c in enumerate(chars)}

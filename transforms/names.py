@@ -74,6 +74,10 @@ _GLUE_BEFORE = frozenset("致向以当胜令这在和与对给把被让跟同由
 # Function characters that end a word: a familiar prefix + surname followed by one of them is a name (小李和).
 _BOUNDARY_AFTER = frozenset("的了是在和与说也都就还又把被对给跟同去来呢吗吧啊呀等及或")
 _GLUE_AFTER = frozenset("说是到等在的了和也都就还又称讲对把被与及曾已将")
+# Characters that join two names (张三和李四, 张三与李四, 张三、李四).
+_JOINING = frozenset("和与及、")
+# jieba tags of a word after a one-character verb that make it a verb there, not a place suffix (站在, 站着, 站了).
+_VERB_GOES_ON = frozenset({"p", "uz", "ul", "ug", "uv"})
 # Verbs of saying: what follows a person, not a place or a thing.
 _SAYING = frozenset({"说", "表示", "指出", "认为", "强调", "透露", "坦言", "告诉", "说道", "笑道", "问道", "答道"})
 # jieba tags of words that are not part of a name: verbs, prepositions, conjunctions, particles, adverbs, pronouns,
@@ -136,6 +140,8 @@ class _Lexicons:
         self.context_after = frozenset(_words(_lexicon_lines("name_context.txt")))
         self.given_stopchars = _chars(_lexicon_lines("name_given_stopchars.txt"))
         self.translit_chars = _chars(_lexicon_lines("name_translit_chars.txt"))
+        self.famous = frozenset(_words(_lexicon_lines("name_famous.txt")))
+        self.famous_max = max(map(len, self.famous), default=0)
         self.place_suffixes = frozenset(_words(_lexicon_lines("name_place_suffixes.txt")))
         self.max_title_after = max(map(len, self.titles_after), default=1)
 
@@ -385,6 +391,7 @@ class PersonNames:
         self._titled_surnames(ctx, found)
         self._transliterated(ctx, found)
         self._after_titles(ctx, found)
+        self._famous(ctx, found)
         # passes that grow what was found
         self._extend_split_names(ctx, found)
         self._enumerations(ctx, found)
@@ -406,6 +413,7 @@ class PersonNames:
     MODEL_CERTAIN = 0.9
     MODEL_TRUST = 0.3  # a run kept whole (_whole_run_ok): every character at least this likely
     EVERYDAY_FREQ = 1000  # jieba dictionary count above which a word is everyday vocabulary
+    RARE_WORD = 5  # jieba dictionary count at or below which a word may be cut by a name's end (特要)
     # switches for ablation (bench/names_quality.py figures are with both on)
     TRUST_MODEL_RUNS = True  # model runs the name checks cut or refuse, kept whole when no everyday thing
     LONE_SURNAMES = True  # a surname alone, a word of its own, the model certain of it
@@ -417,18 +425,47 @@ class PersonNames:
         from tuwen.transforms.name_tagger import load_tagger
 
         tagger = load_tagger()
-        kept = {(s, e) for s, e in found if probs[s:e].max() >= self.MODEL_VETO}
+        kept = {(s, e) for s, e in found if probs[s:e].max() >= self.MODEL_VETO or self._listed_name(ctx, s, e) or
+                ctx.text[s:e] in self._lex.famous}
         on = probs >= tagger.meta.get("f1_threshold", tagger.threshold)
         if not on.any():
             return kept
         edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
+        runs = []
         for s, e in zip(edges[0::2], edges[1::2]):
+            # a run over two names and the word that joins them (高云江和喻晖: the model says 和 too, as in 郑和)
+            # is judged whole and as its parts
+            runs.append((s, e))
+            cuts = [j for j in range(s + 2, e - 1) if ctx.text[j] in _JOINING]
+            for a, b in zip([s] + [j + 1 for j in cuts], cuts + [e]):
+                if cuts and b > a:
+                    runs.append((a, b))
+        for s, e in runs:
             span = self._model_span(ctx, probs, s, e)
             if span is not None:
                 kept.add(span)
             if span != (s, e) and self._whole_run_ok(ctx, probs, s, e):
                 kept.add((s, e))
         return kept
+
+    @staticmethod
+    def _stands_as_person(ctx: "_Context", s: int, e: int) -> bool:
+        """[s, e) stands where a person does, not a thing: no numeral, measure word or demonstrative before it
+        (一片/杨树林, 这片), no locative after it (杨树林/里, 中, 旁边)."""
+        k = ctx.word_containing(s - 1) if s > 0 else None
+        if k is not None and (ctx.tag(k) in ("m", "q", "mq", "r") or ctx.words[k][-1:].isdigit()):
+            return False
+        k = ctx.index_at(e)
+        return k is None or ctx.tag(k) not in ("f", "s")
+
+    @staticmethod
+    def _listed_name(ctx: "_Context", s: int, e: int) -> bool:
+        """[s, e) is one word jieba's dictionary lists as a person, rarely, of 4 or more characters (松下幸之助,
+        17): too long to be an everyday word, so the model's veto (it learnt from Chinese news, few Japanese names)
+        does not apply."""
+        k = ctx.index_at(s)
+        return k is not None and e - s >= 4 and len(ctx.words[k]) == e - s and \
+            ctx.tag(k) in _PERSON_TAGS and ctx.freq(k) <= 50
 
     @staticmethod
     def _everyday_given(ctx: "_Context", given: str) -> bool:
@@ -466,7 +503,10 @@ class PersonNames:
         if not left_ok or any(c in _BOUNDARY_AFTER for c in run) or self._place_follows(ctx, e):
             return False
         certain = float(probs[s:e].min()) >= self.MODEL_CERTAIN
-        if ctx.tags.get(run) in ("ns", "nt", "nz") or (not certain and self._everyday_inside(ctx, s, e)):
+        if ctx.tags.get(run) in ("ns", "nt", "nz") and not (
+                (ctx.freqs.get(run) or 0) <= self.RARE_WORD and float(probs[s:e].mean()) >= self.MODEL_SURE):
+            return False  # a place or an organisation, unless jieba barely knows it as one (库马拉通加, 4)
+        if not certain and self._everyday_inside(ctx, s, e):
             return False
         sur = self._surname_of(run)
         given = run[len(sur):] if sur else ""
@@ -475,7 +515,7 @@ class PersonNames:
             return False  # 李老(师): a surname and (the start of) a title; the rules mask the surname
         # a surname + an everyday word (杨/树林); a word jieba counts often (胡子, 宝宝: its dictionary tags them
         # names too) only when the model is certain of every character
-        if self._everyday_given(ctx, given):
+        if self._everyday_given(ctx, given) and not (certain and self._stands_as_person(ctx, s, e)):
             return False
         return (ctx.freqs.get(run) or 0) <= 300 or certain
 
@@ -595,8 +635,12 @@ class PersonNames:
             if k + 1 < len(ctx.words) and len(ctx.words[k + 1]) == 2 and self._given_ok(ctx.words[k + 1]) and \
                     ctx.tag(k + 1) not in _FUNCTION_TAGS and w not in lex.not_person and (
                         k + 2 >= len(ctx.words) or not IDEOGRAPH_RE.match(ctx.words[k + 2][:1]) or
-                        ctx.words[k + 2] in _BOUNDARY_AFTER or ctx.words[k + 2] in _GLUE_AFTER):
-                found.add((s, s + n + 2))  # 武村正义。: the given name ends where the sentence goes on
+                        ctx.words[k + 2] in _BOUNDARY_AFTER or ctx.words[k + 2] in _GLUE_AFTER or
+                        ctx.tag(k + 2) is None and ctx.words[k + 2][:1] in _GLUE_AFTER or
+                        ctx.tag(k + 2) in ("p", "d", "t", "uz", "ul")):
+                # 武村正义。: the given name ends where the sentence goes on (武村正义/正在, 武村正义/在划: jieba's HMM
+                # glued 在 on)
+                found.add((s, s + n + 2))
                 return
             if ctx.context(k, k) or (k + 1 < len(ctx.words) and ctx.tag(k + 1) in ("v", "d", "vn", "c", "p")
                                      and tag in (None, "n", "nr", "nrt", "nrfg") and w not in lex.not_person):
@@ -647,12 +691,16 @@ class PersonNames:
                     return
         # A name-shaped word that jieba's dictionary lists as something else (罗干 as a place), right before a verb
         # of saying: places and things do not speak. Rare words only, and characters the name model accepts.
-        if 2 <= n <= 3 and k + 1 < len(ctx.words) and ctx.words[k + 1] in _SAYING and w not in lex.not_person \
-                and ctx.freq(k) <= 200:
+        # Or a rare one that opens a sentence, before 在 / 正在 (严良在骑车: a photo caption's subject).
+        if 2 <= n <= 3 and k + 1 < len(ctx.words) and w not in lex.not_person and (
+                ctx.words[k + 1] in _SAYING and ctx.freq(k) <= 200 or
+                ctx.words[k + 1] in ("在", "正在") and ctx.freq(k) <= 10 and
+                (k == 0 or not IDEOGRAPH_RE.match(ctx.words[k - 1][-1:]))):
             sur = self._name_shape(w)
-            if sur is not None and sur not in lex.ambiguous_surnames and \
+            if sur is not None and sur not in lex.ambiguous_surnames and not self._is_title_word(w, sur) and \
+                    not ctx.title_follows(s + len(sur)) and \
                     self._model.score(sur, w[len(sur):]) >= 2 * self.SCORE_FLOOR:
-                found.add((s, s + n))
+                found.add((s, s + n))  # (not 李老师在: a surname and a title)
                 return
         # jieba glued a function character to the name: 致牟小东, 赵华说.
         if tag is None and 3 <= n <= 5:
@@ -1024,6 +1072,8 @@ class PersonNames:
         rest = text[e:ctx.starts[k] + len(ctx.words[k])]
         if len(rest) == 1 and rest in _BOUNDARY_AFTER:
             return True  # 赵致/真的: the dictionary word ends in a function character
+        if ctx.freq(k) <= self.RARE_WORD and rest in ctx.freqs:
+            return True  # 卡洛斯·阿马特/要: a word jieba's dictionary barely knows (特要, 3), the rest a word
         return None  # it would cut an ordinary word in two (薛原/报道)
 
     @staticmethod
@@ -1194,6 +1244,8 @@ class PersonNames:
         if k is None:
             return False
         w = ctx.words[k]
+        if len(w) == 1 and ctx.tag(k) == "v" and k + 1 < len(ctx.words) and ctx.tag(k + 1) in _VERB_GOES_ON:
+            return False  # 罗纳尔多站在山上: 站 is "stands" (站在, 站着), not a station
         return any(w[:ln] in self._lex.place_suffixes for ln in range(1, min(len(w), 4) + 1)) and (
             len(w) == 1 or w in self._lex.place_suffixes or ctx.tag(k) is None or
             any(w[:ln] in self._lex.place_suffixes and len(w[:ln]) >= 2 for ln in range(2, min(len(w), 4) + 1)))
@@ -1249,6 +1301,20 @@ class PersonNames:
                     ctx.index_at(i + 2) is None and not ctx.title_follows(i + 2):
                 continue  # 小黄狗: the surname-like character goes on into a word
             found.add((i + 1, i + 2))
+
+    # -- well-known people -------------------------------------------------------------------------------------
+    def _famous(self, ctx: "_Context", found: set) -> None:
+        """Well-known people (lexicons/name_famous.txt: 庄子, 李白, 释迦牟尼), where the entry is one or more whole
+        words of jieba's cut."""
+        famous, longest, words, starts = self._lex.famous, self._lex.famous_max, ctx.words, ctx.starts
+        for k in range(len(words)):
+            s, e = starts[k], starts[k]
+            for j in range(k, len(words)):
+                e += len(words[j])
+                if e - s > longest:
+                    break
+                if ctx.text[s:e] in famous and not self._place_follows(ctx, e):
+                    found.add((s, e))  # (not 孔子/学院: an organisation named after the person)
 
     # -- transliterated names ----------------------------------------------------------------------------------
     def _transliterated(self, ctx: "_Context", found: set) -> None:
