@@ -275,15 +275,23 @@ def test_character_model_inputs_stay_inside_their_tables():
         assert (ids[gaps] == 0).all() and len(gaps) == 2 * feats.GAP
 
 
-def test_numpy_inference_is_the_torch_network_it_was_trained_as():
+@pytest.mark.parametrize("dilations", [None, [2, 4, 8]])
+def test_numpy_inference_is_the_torch_network_it_was_trained_as(dilations):
     # tools/train_name_tagger.py trains with torch's Conv1d over the same layout; the product runs numpy. A random
-    # network of the shipped shape gives the same logits both ways (so the trained weights mean the same).
+    # network of the shipped shape (and one that reaches further, with a wider gap between texts) gives the same
+    # logits both ways (so the trained weights mean the same).
     import torch
 
-    from tuwen.transforms.name_tagger import ConvNameTagger, jieba_words, load_tagger
+    from tuwen.transforms.name_tagger import ConvFeatures, ConvNameTagger, conv_gap, jieba_words, load_tagger
 
     shipped = load_tagger()
-    feats, hidden, dilations = shipped.features, shipped.meta["hidden"], shipped.meta["dilations"]
+    feats, hidden = shipped.features, shipped.meta["hidden"]
+    if dilations is None:
+        dilations = shipped.meta["dilations"]
+    else:
+        narrow = feats
+        feats = ConvFeatures(feats.chars, feats.tagset, feats.bigram_buckets, conv_gap(dilations))
+        assert feats.GAP == 8 and narrow.GAP == 4
     gen = torch.Generator().manual_seed(0)
     embs = [torch.randn(n, d, generator=gen) for n, d in zip(feats.sizes, shipped.meta["dims"])]
     convs = [(torch.randn(hidden, sum(shipped.meta["dims"]), 5, generator=gen) * 0.1, torch.randn(hidden, generator=gen), 1)]
@@ -294,7 +302,11 @@ def test_numpy_inference_is_the_torch_network_it_was_trained_as():
     for i, (w, b, _) in enumerate(convs):
         arrays[f"conv{i}_w"], arrays[f"conv{i}_b"] = w.permute(2, 1, 0).numpy(), b.numpy()
     arrays["out_w"], arrays["out_b"] = out_w.numpy(), out_b.numpy()
-    tagger = ConvNameTagger(feats, arrays, 0.5, dict(shipped.meta))
+    meta = dict(shipped.meta, dilations=list(dilations))
+    tagger = ConvNameTagger(feats, arrays, 0.5, meta)
+    if feats is not shipped.features:
+        with pytest.raises(ValueError):
+            ConvNameTagger(shipped.features, arrays, 0.5, meta)  # a gap of 4: texts of a batch would see each other
 
     texts = ["国务院副总理钱其琛会见了美国客人。", "张", "一只狗在草地上奔跑，旁边是穿红衣服的女孩。"]
     cuts = [jieba_words(t) for t in texts]
@@ -312,6 +324,8 @@ def test_numpy_inference_is_the_torch_network_it_was_trained_as():
         h = out if i == 0 else h + out
     theirs = (h[0].T @ out_w + out_b)[:, 0].numpy()[pos]
     assert np.allclose(ours, theirs, rtol=1e-4, atol=1e-3), np.abs(ours - theirs).max()
+    alone = np.concatenate([tagger._logits([t], [c[0]], c[1], c[2]) for t, c in zip(texts, cuts)])
+    assert np.allclose(ours, alone, rtol=1e-4, atol=1e-3)  # each text of the batch as if alone
 
 
 def test_everyday_words_the_model_likes_stay_unmasked_in_captions(cleaner):
