@@ -41,6 +41,11 @@ def test_transliterated_name_with_dot_is_masked_whole(cleaner):
     assert masked(cleaner, "科菲·安南说") == f"{NAME_TOKEN}说"
 
 
+def test_a_transliterated_name_does_not_take_in_the_preposition_after_it(cleaner):
+    assert masked(cleaner, "总统克瓦希涅夫斯基于1997年访华") == f"总统{NAME_TOKEN}于1997年访华"
+    assert masked(cleaner, "徐倩雯和亚罗约站在雪山顶。") == f"{NAME_TOKEN}和{NAME_TOKEN}站在雪山顶。"  # 约 stays
+
+
 def test_transliterated_name_after_a_title_is_masked(cleaner):
     assert masked(cleaner, "美国总统克林顿今天发表讲话") == f"美国总统{NAME_TOKEN}今天发表讲话"
 
@@ -359,6 +364,7 @@ def test_names_starting_a_photo_caption_are_masked(cleaner, text, expected):
     ("闪过庄子的“蝴蝶梦”", f"闪过{NAME_TOKEN}的“蝴蝶梦”"),
     ("李白的诗", f"{NAME_TOKEN}的诗"),
     ("释迦牟尼像", f"{NAME_TOKEN}像"),
+    ("纪念慈禧太后寿辰", f"纪念{NAME_TOKEN}太后寿辰"),  # at the head of a longer word (慈禧太后)
     ("一根管子", "一根管子"),        # 管子 the thinker is not listed: a tube
     ("孔子学院", "孔子学院"),        # one word to jieba: not the person alone
 ])

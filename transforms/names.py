@@ -78,6 +78,8 @@ _GLUE_AFTER = frozenset("说是到等在的了和也都就还又称讲对把被�
 _JOINING = frozenset("和与及、")
 # jieba tags of a word after a one-character verb that make it a verb there, not a place suffix (站在, 站着, 站了).
 _VERB_GOES_ON = frozenset({"p", "uz", "ul", "ug", "uv"})
+# jieba tags of a one-character word that never starts or ends a transliterated name (于, 和, 的; not 约, an adverb too).
+_EDGE_FUNCTION_TAGS = frozenset({"p", "c", "u", "uj", "ul", "uz", "ug", "uv"})
 # Verbs of saying: what follows a person, not a place or a thing.
 _SAYING = frozenset({"说", "表示", "指出", "认为", "强调", "透露", "坦言", "告诉", "说道", "笑道", "问道", "答道"})
 # jieba tags of words that are not part of a name: verbs, prepositions, conjunctions, particles, adverbs, pronouns,
@@ -1315,6 +1317,11 @@ class PersonNames:
                     break
                 if ctx.text[s:e] in famous and not self._place_follows(ctx, e):
                     found.add((s, e))  # (not 孔子/学院: an organisation named after the person)
+            w = words[k]  # at the head of a longer word whose rest is a word: 慈禧/太后, 李白/诗
+            for ln in range(2, min(len(w) - 1, longest) + 1):
+                if w[:ln] in famous and w[ln:] in ctx.freqs and ctx.freqs[w[ln:]] > 0 and \
+                        w[ln:] not in self._lex.place_suffixes:
+                    found.add((starts[k], starts[k] + ln))
 
     # -- transliterated names ----------------------------------------------------------------------------------
     def _transliterated(self, ctx: "_Context", found: set) -> None:
@@ -1371,7 +1378,8 @@ class PersonNames:
         def ordinary(k):
             t = ctx.tag(k)
             w = ctx.words[k]
-            return w in lex.not_person or (t is not None and t not in _PERSON_TAGS and (len(w) >= 2 or t == "ns"))
+            return w in lex.not_person or (t is not None and t not in _PERSON_TAGS and (len(w) >= 2 or t == "ns")) or \
+                len(w) == 1 and t in _EDGE_FUNCTION_TAGS  # 克瓦希涅夫斯基/于: a preposition, not the name's end
         # A title before it or a verb of saying after it (教练扎加洛, 外长哈洛宁说): jieba's dictionary tags many
         # rare transliterated names as places or proper nouns (ns, nz); with such context, a run of rare words
         # of those tags is a name.
