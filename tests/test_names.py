@@ -56,6 +56,8 @@ def test_japanese_name_is_masked(cleaner):
 
 def test_surname_with_title_or_familiar_prefix_masks_the_surname(cleaner):
     assert masked(cleaner, "李老师在上课") == f"{NAME_TOKEN}老师在上课"
+    assert masked(cleaner, "他在县委魏常委与老干部们") == f"他在县委{NAME_TOKEN}常委与老干部们"
+    assert masked(cleaner, "施大人坐公堂问案子") == f"{NAME_TOKEN}大人坐公堂问案子"
     assert masked(cleaner, "老张说") == f"老{NAME_TOKEN}说"
     assert masked(cleaner, "小李和小王去爬山") == f"小{NAME_TOKEN}和小{NAME_TOKEN}去爬山"
 
