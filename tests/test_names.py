@@ -41,6 +41,17 @@ def test_transliterated_name_with_dot_is_masked_whole(cleaner):
     assert masked(cleaner, "科菲·安南说") == f"{NAME_TOKEN}说"
 
 
+def test_a_surname_alone_after_the_full_name_is_the_same_person(cleaner):
+    assert masked(cleaner, "王树斌的房间，请王在会上发言") == f"{NAME_TOKEN}的房间，请{NAME_TOKEN}在会上发言"
+    assert masked(cleaner, "黄涛说，黄对此不予考虑") == f"{NAME_TOKEN}说，{NAME_TOKEN}对此不予考虑"  # jieba: 黄对
+    assert masked(cleaner, "记者袁明报道，袁的请求被拒绝") == f"记者{NAME_TOKEN}报道，{NAME_TOKEN}的请求被拒绝"
+    assert masked(cleaner, "王在会上发言") == "王在会上发言"  # no full name: 王 may be a king
+
+
+def test_a_leaders_government_keeps_the_leaders_name(cleaner):
+    assert masked(cleaner, "要求瓦杰帕伊政府辞职") == f"要求{NAME_TOKEN}政府辞职"
+
+
 def test_a_transliterated_name_does_not_take_in_the_preposition_after_it(cleaner):
     assert masked(cleaner, "总统克瓦希涅夫斯基于1997年访华") == f"总统{NAME_TOKEN}于1997年访华"
     assert masked(cleaner, "徐倩雯和亚罗约站在雪山顶。") == f"{NAME_TOKEN}和{NAME_TOKEN}站在雪山顶。"  # 约 stays

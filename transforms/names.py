@@ -448,7 +448,35 @@ class PersonNames:
                 kept.add(span)
             if span != (s, e) and self._whole_run_ok(ctx, probs, s, e):
                 kept.add((s, e))
+        self._surname_mentions(ctx, kept, probs)
         return kept
+
+    def _surname_mentions(self, ctx: "_Context", kept: set, probs: np.ndarray) -> None:
+        """A person named in full, then by the surname alone (王树斌的房间，请王在…; 黄打电话给袁说): the surname of a
+        name found in the same text, a word of its own where a person stands (before a verb, a preposition, 的 or
+        a verb of saying), is that person."""
+        lex, text, words, starts = self._lex, ctx.text, ctx.words, ctx.starts
+        surnames = {text[s] for s, e in kept if e - s >= 2 and text[s] in lex.single_surnames and
+                    text[s:s + 2] not in lex.compound_surnames}
+        if not surnames:
+            return
+        covered = _covered(kept)
+        for k, w in enumerate(words):
+            # the surname alone as a word, or in a two-character word jieba's HMM made up with a function character
+            # before it (请/王) or after it (黄/对)
+            if len(w) == 1:
+                i, person_next = starts[k], k + 1 < len(words) and (
+                    ctx.tag(k + 1) in ("p", "v", "d", "c", "uj") or words[k + 1] in _SAYING)
+            elif len(w) == 2 and ctx.tag(k) is None and w[0] in _GLUE_BEFORE and k + 1 < len(words):
+                i, person_next = starts[k] + 1, ctx.tag(k + 1) in ("p", "v", "d", "c", "uj")
+            elif len(w) == 2 and ctx.tag(k) is None and w[1] in _GLUE_AFTER:
+                i, person_next = starts[k], True
+            else:
+                continue
+            c = text[i]
+            if c in surnames and c not in lex.function_surnames and i not in covered and person_next and \
+                    not ctx.title_follows(i + 1) and probs[i] >= self.MODEL_VETO:
+                kept.add((i, i + 1))
 
     @staticmethod
     def _stands_as_person(ctx: "_Context", s: int, e: int) -> bool:
@@ -1248,6 +1276,8 @@ class PersonNames:
         w = ctx.words[k]
         if len(w) == 1 and ctx.tag(k) == "v" and k + 1 < len(ctx.words) and ctx.tag(k + 1) in _VERB_GOES_ON:
             return False  # 罗纳尔多站在山上: 站 is "stands" (站在, 站着), not a station
+        if w in ("政府", "内阁") and k > 0 and ctx.tag(k - 1) in _PERSON_TAGS:
+            return False  # 瓦杰帕伊政府, 布什政府: a leader's government (not 喀布尔政府, a place's)
         return any(w[:ln] in self._lex.place_suffixes for ln in range(1, min(len(w), 4) + 1)) and (
             len(w) == 1 or w in self._lex.place_suffixes or ctx.tag(k) is None or
             any(w[:ln] in self._lex.place_suffixes and len(w[:ln]) >= 2 for ln in range(2, min(len(w), 4) + 1)))
