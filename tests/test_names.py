@@ -48,6 +48,15 @@ def test_a_surname_alone_after_the_full_name_is_the_same_person(cleaner):
     assert masked(cleaner, "王在会上发言") == "王在会上发言"  # no full name: 王 may be a king
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("一位姓张的老伯对我说", f"一位姓{NAME_TOKEN}的老伯对我说"),
+    ("他姓欧阳，名修", f"他姓{NAME_TOKEN}，名修"),
+    ("老百姓的生活", "老百姓的生活"),
+])
+def test_the_surname_a_person_is_said_to_have_is_masked(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
 def test_a_leaders_government_keeps_the_leaders_name(cleaner):
     assert masked(cleaner, "要求瓦杰帕伊政府辞职") == f"要求{NAME_TOKEN}政府辞职"
 

@@ -1333,6 +1333,17 @@ class PersonNames:
                     ctx.index_at(i + 2) is None and not ctx.title_follows(i + 2):
                 continue  # 小黄狗: the surname-like character goes on into a word
             found.add((i + 1, i + 2))
+        # 姓张的老伯, 主人姓李: the surname a person is said to have (not 百姓, 复姓, 同姓)
+        for i, ch in enumerate(text[:-1]):
+            if ch != "姓" or (i > 0 and text[i - 1] in "百复同贵"):
+                continue
+            for sl in (2, 1):
+                sur = text[i + 1:i + 1 + sl]
+                nxt = text[i + 1 + sl:i + 2 + sl]
+                if len(sur) == sl and (sur in lex.compound_surnames if sl == 2 else sur in lex.single_surnames) \
+                        and (not nxt or not IDEOGRAPH_RE.match(nxt) or nxt in _BOUNDARY_AFTER):
+                    found.add((i + 1, i + 1 + sl))
+                    break
 
     # -- well-known people -------------------------------------------------------------------------------------
     def _famous(self, ctx: "_Context", found: set) -> None:
