@@ -46,6 +46,9 @@ def test_a_surname_alone_after_the_full_name_is_the_same_person(cleaner):
     assert masked(cleaner, "黄涛说，黄对此不予考虑") == f"{NAME_TOKEN}说，{NAME_TOKEN}对此不予考虑"  # jieba: 黄对
     assert masked(cleaner, "记者袁明报道，袁的请求被拒绝") == f"记者{NAME_TOKEN}报道，{NAME_TOKEN}的请求被拒绝"
     assert masked(cleaner, "王在会上发言") == "王在会上发言"  # no full name: 王 may be a king
+    assert masked(cleaner, "黄涛说，春节前后到黄家拜年的人很多") == \
+        f"{NAME_TOKEN}说，春节前后到{NAME_TOKEN}家拜年的人很多"  # the family
+    assert masked(cleaner, "王明住在王家村") == f"{NAME_TOKEN}住在王家村"  # a village
 
 
 @pytest.mark.parametrize("text, expected", [

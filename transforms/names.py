@@ -452,9 +452,9 @@ class PersonNames:
         return kept
 
     def _surname_mentions(self, ctx: "_Context", kept: set, probs: np.ndarray) -> None:
-        """A person named in full, then by the surname alone (王树斌的房间，请王在…; 黄打电话给袁说): the surname of a
-        name found in the same text, a word of its own where a person stands (before a verb, a preposition, 的 or
-        a verb of saying), is that person."""
+        """A person named in full, then by the surname alone (王树斌的房间，请王在…; 黄打电话给袁说; 到黄家): the
+        surname of a name found in the same text, a word of its own where a person stands (before a verb, a
+        preposition, 的 or a verb of saying) or with 家 (the family), is that person."""
         lex, text, words, starts = self._lex, ctx.text, ctx.words, ctx.starts
         surnames = {text[s] for s, e in kept if e - s >= 2 and text[s] in lex.single_surnames and
                     text[s:s + 2] not in lex.compound_surnames}
@@ -471,11 +471,13 @@ class PersonNames:
                 i, person_next = starts[k] + 1, ctx.tag(k + 1) in ("p", "v", "d", "c", "uj")
             elif len(w) == 2 and ctx.tag(k) is None and w[1] in _GLUE_AFTER:
                 i, person_next = starts[k], True
+            elif len(w) == 2 and w[1] == "家" and not self._place_follows(ctx, starts[k] + 2):
+                i, person_next = starts[k], None  # 黄家: that person's family (not 王家村, a village)
             else:
                 continue
             c = text[i]
-            if c in surnames and c not in lex.function_surnames and i not in covered and person_next and \
-                    not ctx.title_follows(i + 1) and probs[i] >= self.MODEL_VETO:
+            if c in surnames and c not in lex.function_surnames and i not in covered and person_next is not False \
+                    and (person_next is None or not ctx.title_follows(i + 1)) and probs[i] >= self.MODEL_VETO:
                 kept.add((i, i + 1))
 
     @staticmethod
