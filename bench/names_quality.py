@@ -14,9 +14,10 @@ written ("tune"), the odd lines were not ("held out"); both are printed, and the
 misses of the tune half only, so that the held-out half stays a fair estimate. Last, the share of Flickr8k-CN photo
 captions (a corpus with next to no names; human captions, and with the machine-translated ones) that get a mask:
 false masks on ordinary captions. And names in photo captions, a text kind the character model never saw in
-training (news): the same human captions with their subject (一个男人, 小女孩, 两个人...) replaced by gold names of
-the news file (``--seed``; even captions take names of the even lines, odd captions of the odd lines, so that the
-split holds), scored like the news file (recall: every character of the inserted name masked;
+training (news): the same human captions with their subject (一个男人, 小女孩, 两个人...) replaced by gold names,
+or a dog's or cat's caption given an owner (A的狗在草地上奔跑); the names are drawn from the news file (``--seed``;
+even captions take names of the even lines, odd captions of the odd lines, so that the split holds), scored like
+the news file (recall: every character of the inserted name masked;
 precision: masked characters inside inserted names).
 """
 from __future__ import annotations
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
               f"even captions: names of the even lines, odd captions: of the odd lines):")
         for label, part in (("tune (even)", parts[0]), ("held out (odd)", parts[1]), ("all", parts[0] + parts[1])):
             cells = []
-            for kind in ("one", "two"):
+            for kind in ("one", "two", "owner"):
                 res, _ = evaluate([r for r in part if r["kind"] == kind], ours)
                 cells.append(f"{kind}: {res['names']} names, recall {res['recall']:.3f} precision {res['precision']:.3f}")
             res, misses = evaluate(part, ours)
@@ -220,11 +221,13 @@ def msra_test_rows() -> list[dict] | None:
 _PERSON = r"(小男孩子?|小女孩子?|男孩子?|女孩子?|小孩子?|孩子|男人|女人|男子|女子|老人|人)(?![们儿])"
 _ONE = re.compile(r"^(一个|一名|一位)?" + _PERSON)
 _TWO = re.compile(r"^(两个|两名|两位)" + _PERSON)
+_PET = re.compile(r"^(一只|一条|两只|两条)?(?=(小)?(黑|白|黄|棕)?(色的)?(狗|猫))")
 
 
 def captions_with_names(captions: list[str], names: list[str], seed: int) -> list[dict]:
-    """Captions whose subject is a person, the subject replaced by names drawn (seeded) from ``names``: rows in the
-    news file's shape (``text``, ``names`` with ``start``/``end``/``text``) and ``kind`` one / two."""
+    """Captions whose subject is a person, the subject replaced by names drawn (seeded) from ``names`` (one; two:
+    "A和B"), or whose subject is a dog or a cat, given an owner ("A的狗"): rows in the news file's shape (``text``,
+    ``names`` with ``start``/``end``/``text``) and ``kind`` one / two / owner."""
     rng = random.Random(seed)
     out = []
     for cap in captions:
@@ -239,6 +242,11 @@ def captions_with_names(captions: list[str], names: list[str], seed: int) -> lis
             text = a + cap[m1.end():]
             spans = [(0, len(a))]
             kind = "one"
+        elif _PET.match(cap):
+            a = rng.choice(names)
+            text = f"{a}的{cap[_PET.match(cap).end():]}"
+            spans = [(0, len(a))]
+            kind = "owner"
         else:
             continue
         out.append({"text": text, "kind": kind,

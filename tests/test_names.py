@@ -390,6 +390,7 @@ def test_names_starting_a_photo_caption_are_masked(cleaner, text, expected):
     ("李白的诗", f"{NAME_TOKEN}的诗"),
     ("释迦牟尼像", f"{NAME_TOKEN}像"),
     ("纪念慈禧太后寿辰", f"纪念{NAME_TOKEN}太后寿辰"),  # at the head of a longer word (慈禧太后)
+    ("坚持岗位学雷锋", f"坚持岗位学{NAME_TOKEN}"),      # at its tail (学雷锋)
     ("一根管子", "一根管子"),        # 管子 the thinker is not listed: a tube
     ("孔子学院", "孔子学院"),        # one word to jieba: not the person alone
 ])

@@ -1360,11 +1360,12 @@ class PersonNames:
                     break
                 if ctx.text[s:e] in famous and not self._place_follows(ctx, e):
                     found.add((s, e))  # (not 孔子/学院: an organisation named after the person)
-            w = words[k]  # at the head of a longer word whose rest is a word: 慈禧/太后, 李白/诗
+            w = words[k]  # at the head or the tail of a longer word whose rest is a word: 慈禧/太后, 学/雷锋
             for ln in range(2, min(len(w) - 1, longest) + 1):
-                if w[:ln] in famous and w[ln:] in ctx.freqs and ctx.freqs[w[ln:]] > 0 and \
-                        w[ln:] not in self._lex.place_suffixes:
+                if w[:ln] in famous and (ctx.freqs.get(w[ln:]) or 0) > 0 and w[ln:] not in self._lex.place_suffixes:
                     found.add((starts[k], starts[k] + ln))
+                if w[-ln:] in famous and (ctx.freqs.get(w[:-ln]) or 0) > 0:
+                    found.add((starts[k] + len(w) - ln, starts[k] + len(w)))
 
     # -- transliterated names ----------------------------------------------------------------------------------
     def _transliterated(self, ctx: "_Context", found: set) -> None:
