@@ -144,6 +144,8 @@ class _Lexicons:
         self.translit_chars = _chars(_lexicon_lines("name_translit_chars.txt"))
         self.famous = frozenset(_words(_lexicon_lines("name_famous.txt")))
         self.famous_max = max(map(len, self.famous), default=0)
+        self.famous_heads = frozenset(w[:2] for w in self.famous)
+        self.famous_tails = frozenset(w[-2:] for w in self.famous)
         self.place_suffixes = frozenset(_words(_lexicon_lines("name_place_suffixes.txt")))
         self.max_title_after = max(map(len, self.titles_after), default=1)
 
@@ -1336,8 +1338,9 @@ class PersonNames:
                 continue  # 小黄狗: the surname-like character goes on into a word
             found.add((i + 1, i + 2))
         # 姓张的老伯, 主人姓李: the surname a person is said to have (not 百姓, 复姓, 同姓)
-        for i, ch in enumerate(text[:-1]):
-            if ch != "姓" or (i > 0 and text[i - 1] in "百复同贵"):
+        i = -1
+        while (i := text.find("姓", i + 1)) != -1:
+            if i > 0 and text[i - 1] in "百复同贵":
                 continue
             for sl in (2, 1):
                 sur = text[i + 1:i + 1 + sl]
@@ -1351,21 +1354,25 @@ class PersonNames:
     def _famous(self, ctx: "_Context", found: set) -> None:
         """Well-known people (lexicons/name_famous.txt: 庄子, 李白, 释迦牟尼), where the entry is one or more whole
         words of jieba's cut."""
-        famous, longest, words, starts = self._lex.famous, self._lex.famous_max, ctx.words, ctx.starts
-        for k in range(len(words)):
-            s, e = starts[k], starts[k]
-            for j in range(k, len(words)):
-                e += len(words[j])
-                if e - s > longest:
-                    break
-                if ctx.text[s:e] in famous and not self._place_follows(ctx, e):
-                    found.add((s, e))  # (not 孔子/学院: an organisation named after the person)
-            w = words[k]  # at the head or the tail of a longer word whose rest is a word: 慈禧/太后, 学/雷锋
-            for ln in range(2, min(len(w) - 1, longest) + 1):
-                if w[:ln] in famous and (ctx.freqs.get(w[ln:]) or 0) > 0 and w[ln:] not in self._lex.place_suffixes:
-                    found.add((starts[k], starts[k] + ln))
-                if w[-ln:] in famous and (ctx.freqs.get(w[:-ln]) or 0) > 0:
-                    found.add((starts[k] + len(w) - ln, starts[k] + len(w)))
+        lex, text, words, starts = self._lex, ctx.text, ctx.words, ctx.starts
+        famous, longest, heads, tails = lex.famous, lex.famous_max, lex.famous_heads, lex.famous_tails
+        for k, w in enumerate(words):
+            s = starts[k]
+            if text[s:s + 2] in heads:
+                e = s
+                for j in range(k, len(words)):
+                    e += len(words[j])
+                    if e - s > longest:
+                        break
+                    if text[s:e] in famous and not self._place_follows(ctx, e):
+                        found.add((s, e))  # (not 孔子/学院: an organisation named after the person)
+            # at the head or the tail of a longer word whose rest is a word: 慈禧/太后, 学/雷锋
+            if len(w) >= 3 and (w[:2] in heads or w[-2:] in tails):
+                for ln in range(2, min(len(w) - 1, longest) + 1):
+                    if w[:ln] in famous and (ctx.freqs.get(w[ln:]) or 0) > 0 and w[ln:] not in lex.place_suffixes:
+                        found.add((s, s + ln))
+                    if w[-ln:] in famous and (ctx.freqs.get(w[:-ln]) or 0) > 0:
+                        found.add((s + len(w) - ln, s + len(w)))
 
     # -- transliterated names ----------------------------------------------------------------------------------
     def _transliterated(self, ctx: "_Context", found: set) -> None:
