@@ -60,6 +60,16 @@ def test_the_surname_a_person_is_said_to_have_is_masked(cleaner, text, expected)
     assert masked(cleaner, text) == expected
 
 
+@pytest.mark.parametrize("text, name", [
+    ("对方英梅来说，这是第一次", "方英梅"),        # jieba: 对方 (the other side) / 英梅
+    ("几年下来，林景文种了一茬又一茬的", "林景文"),  # jieba: 林景 / 文种
+    ("去年9月上旬，小袁到村组检查", "袁"),          # jieba's HMM: 小 / 袁到
+])
+def test_a_name_jieba_glued_to_a_neighbouring_character_is_found(cleaner, text, name):
+    out = masked(cleaner, text)
+    assert out == text.replace(name, NAME_TOKEN, 1), out
+
+
 def test_a_leaders_government_keeps_the_leaders_name(cleaner):
     assert masked(cleaner, "要求瓦杰帕伊政府辞职") == f"要求{NAME_TOKEN}政府辞职"
 

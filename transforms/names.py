@@ -530,10 +530,13 @@ class PersonNames:
         run = ctx.text[s:e]
         if not self._name_chars(run):
             return False
+        sure = float(probs[s:e].min()) >= self.MODEL_SURE
         if self._clean_right_edge(ctx, e) is None and not self._word_rest_is_word(ctx, e) and \
-                ctx.tag(ctx.word_containing(e)) not in _PERSON_TAGS:  # jieba's "names" often take in a character
+                ctx.tag(ctx.word_containing(e)) not in _PERSON_TAGS and \
+                not (sure and self._rare_word_cut(ctx, e)):  # jieba's "names" often take in a character
             return False
-        left_ok = self._clean_left_edge(ctx, s) or self._name_word(ctx, ctx.word_containing(s))  # not 滑/雪坡
+        left_ok = self._clean_left_edge(ctx, s) or self._name_word(ctx, ctx.word_containing(s)) or (
+            sure and self._glue_word_cut(ctx, s))  # not 滑/雪坡
         if not left_ok or any(c in _BOUNDARY_AFTER for c in run) or self._place_follows(ctx, e):
             return False
         certain = float(probs[s:e].min()) >= self.MODEL_CERTAIN
@@ -1084,6 +1087,21 @@ class PersonNames:
         sur = self._surname_of(name) or name[:1]
         return self._model.score(sur, name[len(sur):])
 
+    @staticmethod
+    def _glue_word_cut(ctx: "_Context", i: int) -> bool:
+        """``i`` cuts a two-character word after its first character, a function character (对/方英梅, 对/于梅玲):
+        jieba read the function character and the surname as a word."""
+        k = ctx.word_containing(i - 1) if i > 0 else None
+        return k is not None and ctx.starts[k] == i - 1 and len(ctx.words[k]) == 2 and ctx.text[i - 1] in _GLUE_BEFORE
+
+    @staticmethod
+    def _rare_word_cut(ctx: "_Context", e: int) -> bool:
+        """``e`` cuts a word jieba's dictionary counts rarely (at most 100) before its last character, itself a word
+        (林景文/种: 文种, 64)."""
+        k = ctx.word_containing(e)
+        end = ctx.starts[k] + len(ctx.words[k])
+        return end - e == 1 and ctx.freq(k) <= 100 and (ctx.freqs.get(ctx.text[e:end]) or 0) > 0
+
     def _clean_left_edge(self, ctx: "_Context", i: int) -> bool:
         """A name may start at ``i``: the text starts there, or a word does, or a function character that jieba
         glued to the name (当许/传音) or a title ends there."""
@@ -1334,8 +1352,10 @@ class PersonNames:
                 continue  # 老师, 小时: an everyday word
             nxt = text[i + 2:i + 3]
             if nxt and IDEOGRAPH_RE.match(nxt) and nxt not in _BOUNDARY_AFTER and \
-                    ctx.index_at(i + 2) is None and not ctx.title_follows(i + 2):
-                continue  # 小黄狗: the surname-like character goes on into a word
+                    ctx.index_at(i + 2) is None and not ctx.title_follows(i + 2) and not (
+                        nxt in _GLUE_AFTER and ctx.words[ctx.word_containing(i + 1)] == text[i + 1:i + 3] and
+                        ctx.tag(ctx.word_containing(i + 1)) is None):
+                continue  # 小黄狗: the surname-like character goes on into a word (not 小/袁到: jieba's HMM)
             found.add((i + 1, i + 2))
         # 姓张的老伯, 主人姓李: the surname a person is said to have (not 百姓, 复姓, 同姓)
         i = -1
