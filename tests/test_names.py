@@ -64,6 +64,7 @@ def test_the_surname_a_person_is_said_to_have_is_masked(cleaner, text, expected)
     ("对方英梅来说，这是第一次", "方英梅"),        # jieba: 对方 (the other side) / 英梅
     ("几年下来，林景文种了一茬又一茬的", "林景文"),  # jieba: 林景 / 文种
     ("去年9月上旬，小袁到村组检查", "袁"),          # jieba's HMM: 小 / 袁到
+    ("能不能托项市长找两间房", "项"),                # jieba's HMM: 托项 / 市长
 ])
 def test_a_name_jieba_glued_to_a_neighbouring_character_is_found(cleaner, text, name):
     out = masked(cleaner, text)

@@ -1312,6 +1312,11 @@ class PersonNames:
         lex, text = self._lex, ctx.text
         for k, w in enumerate(ctx.words):
             s = ctx.starts[k]
+            if len(w) == 2 and w[0] in _GLUE_BEFORE and ctx.tag(k) is None and w[1] in lex.single_surnames and \
+                    w[1] not in lex.function_surnames and ctx.index_at(s + 2) is not None and \
+                    len(ctx.title_follows(s + 2)) >= 2:
+                found.add((s + 1, s + 2))  # 托项/市长: jieba's HMM glued a function character to the surname
+                continue
             # surname + title, the surname starting a word
             for sl in (2, 1):
                 sur = w[:sl]
