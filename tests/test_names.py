@@ -220,8 +220,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.949, precision
-    0.940), so that a change that loses ground fails. The issue's recall goal (0.95) is not met yet."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.955, precision
+    0.939; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
@@ -237,8 +237,8 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.94, recall  # measured 0.949 (bench/names_quality.py)
-    assert precision >= 0.93, precision  # measured 0.940
+    assert recall >= 0.945, recall  # measured 0.955 (bench/names_quality.py)
+    assert precision >= 0.93, precision  # measured 0.939
 
 
 @pytest.mark.shared
