@@ -299,7 +299,9 @@ def train_conv(args, train, test, digest) -> int:
 
     def cropped(i, data, cuts):
         """A piece of sentence ``i``: from the start of one of its jieba words (or, with ``--crop-mode name``, of
-        one of its names), chosen at random, 4-24 characters long, never ending inside a name; re-cut by jieba."""
+        one of its names), chosen at random, 4-24 characters long, never ending inside a name; re-cut by jieba.
+        (A word start may lie inside a name that jieba cut, 江泽/民: the piece then starts with the name's tail,
+        labelled as name.)"""
         text, y = data[i]
         if args.crop_mode == "name":
             starts = [j for j in range(len(y)) if y[j] and (j == 0 or not y[j - 1])]
