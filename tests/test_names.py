@@ -51,6 +51,10 @@ def test_transliterated_name_with_dot_is_masked_whole(cleaner):
     ("斯大林格勒战役", "斯大林格勒战役"),
     ("雷锋精神代代传", "雷锋精神代代传"),                      # one word to jieba: not cut inside
     ("一块拿破仑蛋糕", "一块拿破仑蛋糕"),
+    ("李老师说", f"{NAME_TOKEN}老师说"),                      # the title stays (it was masked whole)
+    ("王副市长来了", f"{NAME_TOKEN}副市长来了"),
+    ("李副主任说", f"{NAME_TOKEN}副主任说"),
+    ("张伟副主任说", f"{NAME_TOKEN}副主任说"),
 ])
 def test_review_cases_of_over_masking_stay_fixed(cleaner, text, expected):
     assert masked(cleaner, text) == expected

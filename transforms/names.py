@@ -586,7 +586,8 @@ class PersonNames:
             s = ctx.starts[k]
         k = ctx.word_containing(e - 1)
         end_k = ctx.starts[k] + len(ctx.words[k])
-        if end_k > e and self._name_word(ctx, k) and probs[e:end_k].min() >= self.MODEL_VETO:
+        if end_k > e and self._name_word(ctx, k) and probs[e:end_k].min() >= self.MODEL_VETO and \
+                len(ctx.title_follows(e)) < 2:  # (not 王/副市长: jieba's word 王副 takes in a title's start)
             e = end_k
         run = text[s:e]
         sure = float(probs[s:e].mean()) >= self.MODEL_SURE
@@ -625,8 +626,9 @@ class PersonNames:
         # 张大嘴 as names; photo captions are full of 戴, 张, 黄 that are not surnames)
         sur = self._surname_of(run)
         given = run[len(sur):] if sur else ""
-        if sur is not None and (self._is_title_word(run, sur) or ctx.title_follows(s + len(sur)) == given):
-            return None  # 李老师: the surname alone is the name (the rules mask it), not the title
+        title = ctx.title_follows(s + len(sur)) if sur is not None else ""
+        if sur is not None and (self._is_title_word(run, sur) or title and s + len(sur) + len(title) >= e):
+            return None  # 李老师, 李/副主任: the surname alone is the name (the rules mask it), not the title
         shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
         chinese = shaped and self._given_ok(given) and not self._everyday_given(ctx, given) and \
             self._model.score(sur, given) >= self.SCORE_FLOOR
@@ -702,7 +704,9 @@ class PersonNames:
         # One word that is a whole name: 胡锦涛 (nr), 王晨 (unknown to jieba), 诸葛亮.
         if 2 <= n <= 4 and w not in lex.not_person:
             sur = self._name_shape(w)
-            if sur is not None and not self._is_title_word(w, sur):
+            title = ctx.title_follows(s + len(sur)) if sur is not None else ""
+            if sur is not None and not self._is_title_word(w, sur) and not (title and s + len(sur) + len(title) > s + n):
+                # (not 王副/市长: the "given name" starts a title; the surname alone is masked by its rule)
                 ambiguous = sur in lex.ambiguous_surnames
                 common = sur in lex.common_surnames
                 if tag in ("nr", "nrfg"):
@@ -891,6 +895,9 @@ class PersonNames:
                 given = text[i + len(sur):e]
                 if not self._given_ok(given):
                     continue
+                title = ctx.title_follows(i + len(sur))
+                if title and i + len(sur) + len(title) >= e:
+                    continue  # 李老师说: a surname and a title (the surname alone is masked by its rule)
                 after = ctx.context_at(e)
                 if not (before or after):
                     continue
@@ -1060,6 +1067,8 @@ class PersonNames:
                 if g == 2 and text[e - 1] in _BOUNDARY_AFTER and ctx.index_at(e - 1) is not None and \
                         ctx.words[ctx.index_at(e - 1)] == text[e - 1]:
                     continue  # 王芳/和: a function word of its own ends no name
+                if any(len(t := ctx.title_follows(j)) >= 2 and j + len(t) > e for j in range(i + len(sur), e)):
+                    continue  # 张伟/副主任: a title starts inside it
                 if (ctx.freqs.get(cand) or 0) > 0:
                     continue  # a dictionary word (方面, 高速), or one the whole-word rules already turned down
                 right = self._clean_right_edge(ctx, e)
