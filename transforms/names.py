@@ -440,8 +440,7 @@ class PersonNames:
         for s, e in zip(edges[0::2], edges[1::2]):
             # a function character that is a word of its own does not end a name (王芳/和/她: the model says 和
             # too, as in 郑和)
-            while e - s > 2 and ctx.text[e - 1] in _BOUNDARY_AFTER and ctx.index_at(e - 1) is not None and \
-                    ctx.words[ctx.index_at(e - 1)] == ctx.text[e - 1]:
+            while e - s > 2 and ctx.lone_function_char(e - 1):
                 e -= 1
             # a run over two names and the word that joins them (高云江和喻晖: the model says 和 too, as in 郑和)
             # is judged whole and as its parts
@@ -473,21 +472,23 @@ class PersonNames:
         covered = _covered(kept)
         for k, w in enumerate(words):
             # the surname alone as a word, or in a two-character word jieba's HMM made up with a function character
-            # before it (请/王) or after it (黄/对)
+            # before it (请/王) or after it (黄/对), where a person stands (a verb, a preposition, 的 or a verb of
+            # saying next); or with 家, the family (黄家, not 王家村)
+            nxt_person = k + 1 < len(words) and ctx.tag(k + 1) in ("p", "v", "uj")
+            family = False
             if len(w) == 1:
-                i, person_next = starts[k], k + 1 < len(words) and (
-                    ctx.tag(k + 1) in ("p", "v", "uj") or words[k + 1] in _SAYING)
+                i, ok = starts[k], nxt_person or k + 1 < len(words) and words[k + 1] in _SAYING
             elif len(w) == 2 and ctx.tag(k) is None and w[0] in _GLUE_BEFORE and k + 1 < len(words):
-                i, person_next = starts[k] + 1, ctx.tag(k + 1) in ("p", "v", "uj")
+                i, ok = starts[k] + 1, nxt_person
             elif len(w) == 2 and ctx.tag(k) is None and w[1] in _GLUE_AFTER:
-                i, person_next = starts[k], True
+                i, ok = starts[k], True
             elif len(w) == 2 and w[1] == "家" and not self._place_follows(ctx, starts[k] + 2):
-                i, person_next = starts[k], None  # 黄家: that person's family (not 王家村, a village)
+                i, ok, family = starts[k], True, True
             else:
                 continue
             c = text[i]
-            if c in surnames and c not in lex.function_surnames and i not in covered and person_next is not False \
-                    and (person_next is None or not ctx.title_follows(i + 1)) and probs[i] >= self.MODEL_TRUST:
+            if ok and c in surnames and c not in lex.function_surnames and i not in covered and \
+                    (family or not ctx.title_follows(i + 1)) and probs[i] >= self.MODEL_TRUST:
                 kept.add((i, i + 1))  # (the model must not rule it out: 顾长卫很顾家, 顾 at 0.03)
 
     @staticmethod
@@ -557,8 +558,7 @@ class PersonNames:
             return False
         sur = self._surname_of(run)
         given = run[len(sur):] if sur else ""
-        title = ctx.title_follows(s + len(sur)) if sur is not None else ""
-        if sur is not None and (self._is_title_word(run, sur) or title and s + len(sur) + len(title) >= e):
+        if sur is not None and (self._is_title_word(run, sur) or ctx.title_reaches(s + len(sur), e)):
             return False  # 李老(师): a surname and (the start of) a title; the rules mask the surname
         # a surname + an everyday word (杨/树林); a word jieba counts often (胡子, 宝宝: its dictionary tags them
         # names too) only when the model is certain of every character
@@ -626,8 +626,7 @@ class PersonNames:
         # 张大嘴 as names; photo captions are full of 戴, 张, 黄 that are not surnames)
         sur = self._surname_of(run)
         given = run[len(sur):] if sur else ""
-        title = ctx.title_follows(s + len(sur)) if sur is not None else ""
-        if sur is not None and (self._is_title_word(run, sur) or title and s + len(sur) + len(title) >= e):
+        if sur is not None and (self._is_title_word(run, sur) or ctx.title_reaches(s + len(sur), e)):
             return None  # 李老师, 李/副主任: the surname alone is the name (the rules mask it), not the title
         shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
         chinese = shaped and self._given_ok(given) and not self._everyday_given(ctx, given) and \
@@ -704,8 +703,7 @@ class PersonNames:
         # One word that is a whole name: 胡锦涛 (nr), 王晨 (unknown to jieba), 诸葛亮.
         if 2 <= n <= 4 and w not in lex.not_person:
             sur = self._name_shape(w)
-            title = ctx.title_follows(s + len(sur)) if sur is not None else ""
-            if sur is not None and not self._is_title_word(w, sur) and not (title and s + len(sur) + len(title) > s + n):
+            if sur is not None and not self._is_title_word(w, sur) and not ctx.title_reaches(s + len(sur), s + n):
                 # (not 王副/市长: the "given name" starts a title; the surname alone is masked by its rule)
                 ambiguous = sur in lex.ambiguous_surnames
                 common = sur in lex.common_surnames
@@ -895,8 +893,7 @@ class PersonNames:
                 given = text[i + len(sur):e]
                 if not self._given_ok(given):
                     continue
-                title = ctx.title_follows(i + len(sur))
-                if title and i + len(sur) + len(title) >= e:
+                if ctx.title_reaches(i + len(sur), e):
                     continue  # 李老师说: a surname and a title (the surname alone is masked by its rule)
                 after = ctx.context_at(e)
                 if not (before or after):
@@ -1064,8 +1061,7 @@ class PersonNames:
                 given = cand[len(sur):]
                 if not self._given_ok(given) or cand in lex.not_person or self._is_title_word(cand, sur):
                     continue
-                if g == 2 and text[e - 1] in _BOUNDARY_AFTER and ctx.index_at(e - 1) is not None and \
-                        ctx.words[ctx.index_at(e - 1)] == text[e - 1]:
+                if g == 2 and ctx.lone_function_char(e - 1):
                     continue  # 王芳/和: a function word of its own ends no name
                 if any(len(t := ctx.title_follows(j)) >= 2 and j + len(t) > e for j in range(i + len(sur), e)):
                     continue  # 张伟/副主任: a title starts inside it
@@ -1675,6 +1671,17 @@ class _Context:
             if nw[:1] in ("说", "称", "道") and len(nw) <= 2:
                 return True
         return False
+
+    def title_reaches(self, pos: int, e: int) -> bool:
+        """A title starts at ``pos`` (right after a surname) and reaches ``e`` or beyond: [.., e) holds a surname and
+        (the start of) a title, not a name (李老师, 李/副主任, 王副/市长)."""
+        title = self.title_follows(pos)
+        return bool(title) and pos + len(title) >= e
+
+    def lone_function_char(self, pos: int) -> bool:
+        """The character at ``pos`` is a function character (的, 和, 是...) that jieba cut as a word of its own."""
+        k = self._start_index.get(pos)
+        return self.text[pos] in _BOUNDARY_AFTER and k is not None and len(self.words[k]) == 1
 
     def title_follows(self, pos: int) -> str:
         """The [after] title starting at ``pos`` (longest), or ''."""
