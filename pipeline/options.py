@@ -6,6 +6,9 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from tuwen.transforms.relevance import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, ScorerConfig
+from tuwen.transforms.dedup import DEDUP_MODES
+
 DEFAULT_RUNNER = "FnApiRunner"
 
 
@@ -66,6 +69,49 @@ class TuwenOptions(PipelineOptions):
                               "texts, a copied post beside the same one (default: %(default)s)")
         txt.add_argument("--boilerplate-sample", type=int, default=20000, metavar="N",
                          help="documents in the hash-based sample that proposes candidates (default: %(default)s)")
+        rel = parser.add_argument_group(
+            "relevance (image-text similarity from a dual encoder)",
+            "Score = cosine of the L2-normalised image and text embeddings, rounded to 4 decimals, stored as `score` "
+            "in KEY.json and the index. Thresholds do not carry across models: `tuwen calibrate` proposes one.")
+        rel.add_argument("--scorer", default=None, metavar="SPEC",
+                         help="the dual encoder: a tuwen train run folder or its final/; cn_clip:ARCH:PATH (a "
+                              "Chinese-CLIP checkpoint: ViT-B-16, RN50, ViT-L-14, ViT-L-14-336, ViT-H-14); "
+                              "open_clip:ARCH:PATH (an open_clip architecture whose tokenizer ships in its wheel). "
+                              "PATH local, gs:// or s3:// (fetched once per worker); nothing is downloaded from a hub "
+                              "and nothing pickled is executed (default: none: the similarity filter is skipped)")
+        rel.add_argument("--similarity-threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+                         help="drop pairs scoring below T as low_similarity (a score of exactly T is kept; "
+                              "default: %(default)s, the seed's value for its model)")
+        rel.add_argument("--scorer-batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B",
+                         help="every scoring batch has exactly B pairs (the last one padded), so a pair scores the "
+                              "same bits whatever its neighbours (default: %(default)s)")
+        rel.add_argument("--scorer-device", choices=("auto", "cpu", "cuda"), default="auto",
+                         help="auto = CUDA when present (default: %(default)s)")
+        rel.add_argument("--scorer-precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                         help="fp16 needs CUDA (default: %(default)s)")
+        rel.add_argument("--scorer-threads", type=int, default=1, metavar="N",
+                         help="torch threads of the scorer per process; fixed so scores are reproducible "
+                              "(default: %(default)s)")
+        rel.add_argument("--scorer-large-model", action="store_true", default=False,
+                         help="one model per machine shared by its SDK processes (Beam's large_model). Dataflow "
+                              "starts one SDK process per vCPU, each loading its own copy unless this is set: set it "
+                              "for big models on CPU workers and for GPU workers (default: off)")
+        rel.add_argument("--scorer-model-copies", type=int, default=None, metavar="N",
+                         help="with --scorer-large-model: copies per machine (Beam's model_copies; e.g. 1 per GPU) "
+                              "(default: 1)")
+        rel.add_argument("--write-embeddings", action="store_true", default=False,
+                         help="store the image and text embeddings (float16) in the index as image_embedding and "
+                              "text_embedding, for near-duplicate search and retrieval without a second pass "
+                              "(default: off)")
+        dd = parser.add_argument_group("dedup")
+        dd.add_argument("--dedup", choices=DEDUP_MODES, default=None,
+                        help="duplicates to drop as duplicate_pair (the larger image by area, then the smaller id is "
+                             "kept): text-score = identical cleaned text and score (default with --scorer), "
+                             "text-image = identical cleaned text and perceptual image hash (default without), off")
+        dd.add_argument("--dedup-index", default=None, metavar="DIR",
+                        help="cross-run dedup index (Parquet parts): pairs an earlier run kept are rejected as "
+                             "seen_in_earlier_run (key: cleaned text + perceptual hash); this run adds its kept keys "
+                             "as part-<sha256(output)[:16]>.parquet just before _SUCCESS (default: none)")
         run = parser.add_argument_group("run")
         run.add_argument("--progress-seconds", type=float, default=15.0, metavar="S",
                          help="seconds between progress lines from each worker; 0 turns them off "
@@ -82,6 +128,30 @@ class TuwenOptions(PipelineOptions):
     def mining_thresholds(self) -> dict:
         return {"min_doc_count": self.boilerplate_min_docs, "min_distinct_share": self.boilerplate_min_distinct,
                 "sample_size": self.boilerplate_sample}
+
+    def dedup_mode(self) -> str:
+        if self.dedup == "text-score" and not self.scorer:
+            raise ValueError("--dedup text-score needs --scorer (the score is half of its key)")
+        return self.dedup or ("text-score" if self.scorer else "text-image")
+
+    def scorer_config(self):
+        """The scorer's settings (None without --scorer); ValueError for a bad combination."""
+        if not self.scorer:
+            for flag in ("scorer_large_model", "write_embeddings"):
+                if getattr(self, flag):
+                    raise ValueError(f"--{flag.replace('_', '-')} needs --scorer")
+            return None
+        if self.scorer_batch_size <= 0 or self.scorer_threads <= 0:
+            raise ValueError("--scorer-batch-size and --scorer-threads must be positive")
+        if self.scorer_model_copies is not None and self.scorer_model_copies <= 0:
+            raise ValueError("--scorer-model-copies must be positive")
+        if self.scorer_precision == "fp16" and self.scorer_device == "cpu":
+            raise ValueError("--scorer-precision fp16 needs CUDA")
+        return ScorerConfig(spec=self.scorer, threshold=self.similarity_threshold,
+                            batch_size=self.scorer_batch_size, device=self.scorer_device,
+                            precision=self.scorer_precision, threads=self.scorer_threads,
+                            large_model=self.scorer_large_model, model_copies=self.scorer_model_copies,
+                            write_embeddings=self.write_embeddings)
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]

@@ -8,6 +8,7 @@ The DAG, stage by stage (each a labelled composite transform, visible in the run
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -20,7 +21,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions, StandardOptions,
                                                   _BeamArgumentParser)
 
-from tuwen.pipeline import stages
+from tuwen.pipeline import dedup, stages
 from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
 from tuwen.transforms.image import ImageConfig
 from tuwen.transforms.sources import InputError, _absolute, expand_inputs
@@ -70,13 +71,16 @@ def spread_pairs(options: PipelineOptions) -> bool:
     return not (runner.split(".")[-1] in LOCAL_RUNNERS and workers == 1)
 
 
-def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
-    """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict."""
+def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=()):
+    """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict. ``scorer`` is the
+    checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs."""
     staging = FileSystems.join(output, "_staging")
     image_config = ImageConfig(min_side=opts.min_side, max_aspect_ratio=opts.max_aspect_ratio,
                                jpeg_quality=opts.jpeg_quality, max_side=opts.max_side, max_pixels=opts.max_pixels,
                                max_image_bytes=opts.max_image_bytes)
     keep = opts.keep_column_list()
+    dedup_mode = opts.dedup_mode()
+    cross_run = bool(opts.dedup_index)
     pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
     text_config = opts.text_steps_config()
@@ -92,14 +96,47 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str):
                                                                          **opts.mining_thresholds())
     outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
                                                                opts.progress_seconds, fragments, mined,
-                                                               spread_pairs=spread_pairs(p.options))
+                                                               spread_pairs=spread_pairs(p.options), scorer=scorer,
+                                                               dedup_mode=dedup_mode, cross_run=cross_run)
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
+    rejected_parts = [rejected]
+    if dedup_mode != "off":
+        kept, dups = kept | "DropDuplicatePairs" >> dedup.DropDuplicatePairs()
+        rejected_parts.append(dups)
+    if cross_run:
+        kept, seen = kept | "DropSeenInEarlierRuns" >> dedup.DropSeenInEarlierRuns(index_parts, output)
+        rejected_parts.append(seen)
+    if len(rejected_parts) > 1:
+        rejected = tuple(rejected_parts) | "AllRejects" >> beam.Flatten()
     shard_results = (kept
                      | "AssignShards" >> stages.AssignShards(opts.shard_size)
                      | "WriteShards" >> stages.WriteShards(output, staging, keep))
     reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
+    summary = stages.RunSummary(
+        similarity=stages.similarity_summary(scorer), dedup=dedup_mode,
+        dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None, scorer_sha256=scorer.weights_sha256 if scorer else None)
     return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
-                                                                                      mined)
+                                                                                      mined, summary)
+
+
+def check_scorer(opts: TuwenOptions):
+    """Load the scorer on the launching machine before anything runs: a bad SPEC is a usage error (exit 2) and
+    nothing is written. Returns the ScorerConfig with the weights' sha256 filled in, or None."""
+    try:
+        cfg = opts.scorer_config()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if cfg is None:
+        return None
+    from tuwen.pipeline.relevance import load_checked_scorer
+    from tuwen.trainer.scoring import ScorerError
+
+    try:
+        scorer = load_checked_scorer(cfg)
+    except ScorerError as e:
+        raise UsageError(f"--scorer {cfg.spec}: {e}") from None
+    log.info("tuwen: scorer %s (%s, weights sha256 %s)", cfg.spec, scorer.kind, scorer.weights_sha256[:12])
+    return dataclasses.replace(cfg, weights_sha256=scorer.weights_sha256)
 
 
 def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
@@ -121,6 +158,10 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         opts.text_steps_config()
     except ValueError as e:
         raise UsageError(str(e)) from None
+    try:
+        opts.dedup_mode()
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):
         if not FileSystems.exists(path):
             raise UsageError(f"no such file: {path}")
@@ -135,10 +176,12 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     except InputError as e:
         raise UsageError(str(e)) from None
     output = _output_path(opts.output)
+    scorer = check_scorer(opts)
+    index_parts = dedup.list_index_parts(_output_path(opts.dedup_index), output) if opts.dedup_index else []
     prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
     p = test_pipeline or beam.Pipeline(options=options)
-    build(p, opts, files, output)
+    build(p, opts, files, output, scorer, index_parts)
     result = p.run()
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:

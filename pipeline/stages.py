@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from typing import Optional, Sequence
+from typing import NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -67,27 +67,51 @@ class _Counters:
         c.inc(n)
 
 
-# Outcome records are plain tuples, as small as they can be: the FnApiRunner holds every record that crosses a
-# shuffle in memory, so their size is the pipeline's memory per pair.
-#   kept:     (KEPT, key, id, source, row, staging file name, offset, length)
-#   rejected: (REJECTED, key, id, source, row, stage, reason, detail)
-# Everything else a kept sample needs (cleaned text, sizes, checksum, kept columns) waits in the staging file,
-# in front of its JPEG.
+# Outcome records are named tuples, as small as they can be: the FnApiRunner holds every record that crosses a
+# shuffle in memory, so their size is the pipeline's memory per pair (a NamedTuple costs what a tuple costs).
+# Everything else a kept sample needs (cleaned text, sizes, checksum, kept columns, score) waits in the staging
+# file, in front of its JPEG.
+class Kept(NamedTuple):
+    outcome: str  # KEPT
+    key: str
+    id: str
+    source: str
+    row: int
+    file: str  # staging file name, offset and length of the staged sample
+    offset: int
+    length: int
+    area: int  # width x height of the kept JPEG: of duplicates, the larger image is kept
+    dedup_key: Optional[str] = None  # the in-run dedup key (--dedup), None when off
+    cross_key: Optional[str] = None  # text + perceptual hash: the key that crosses runs (--dedup-index)
+
+
+class Rejected(NamedTuple):
+    outcome: str  # REJECTED
+    key: str
+    id: str
+    source: str
+    row: int
+    stage: str
+    reason: str
+    detail: str
+
+
 OUTCOME, KEY, ID, SOURCE, ROW = range(5)
+DETAIL_CHARS = 500
 
 
-def reject(pair: dict, reason: str, detail: str = "") -> tuple:
-    return (REJECTED, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"], stage_of(reason), reason,
-            detail[:500])
+def reject(pair: dict, reason: str, detail: str = "") -> Rejected:
+    return Rejected(REJECTED, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"], stage_of(reason),
+                    reason, detail[:DETAIL_CHARS])
 
 
-def _reject_outcome(o: tuple, reason: str, detail: str) -> tuple:
-    return (REJECTED, o[KEY], o[ID], o[SOURCE], o[ROW], stage_of(reason), reason, detail[:500])
+def _reject_outcome(o, reason: str, detail: str) -> Rejected:
+    return Rejected(REJECTED, o.key, o.id, o.source, o.row, stage_of(reason), reason, detail[:DETAIL_CHARS])
 
 
-def reject_row(o: tuple) -> dict:
-    return {"id": o[ID], "key": o[KEY], "source": o[SOURCE], "row": o[ROW], "stage": o[5], "reason": o[6],
-            "detail": o[7]}
+def reject_row(o: Rejected) -> dict:
+    return {"id": o.id, "key": o.key, "source": o.source, "row": o.row, "stage": o.stage, "reason": o.reason,
+            "detail": o.detail}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -182,22 +206,87 @@ class _StagingFile:
         self.fh, self.path = None, None
 
 
-class _CheckAndStage(beam.DoFn):
-    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
-                 progress_seconds: float, fragments: Optional[list] = None):
+class _Progress:
+    """A worker's progress line every ``seconds`` (0: never), and a last one when the worker is done."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.seen = self.passed = 0
+        self.started = self.last_report = time.monotonic()
+
+    def tick(self) -> None:
+        self.seen += 1
+        if self.seconds and time.monotonic() - self.last_report >= self.seconds:
+            self.last_report = time.monotonic()
+            self.report()
+
+    def report(self, final: bool = False) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-9)
+        log.info("tuwen: %s%d pairs checked, %d passed the filters (%.0f pairs/s)",
+                 "worker done: " if final else "", self.seen, self.passed, self.seen / elapsed)
+
+
+class _CheckPairs(beam.DoFn):
+    """Read, clean, check and re-encode each pair (tuwen.transforms.pairs.check_pair): (ident, Checked) on the
+    main output, rejects on REJECTED. The decoded image rides along only when the scorer needs it."""
+
+    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress_seconds: float,
+                 fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False):
         self.image_config = image_config
         self.text_config = text_config
-        self.staging_dir = staging_dir
         self.progress_seconds = progress_seconds
         self.fragments = fragments  # a reviewed boilerplate list; None: the run's mined list (a side input)
+        self.keep_decoded = keep_decoded
+        self.perceptual_hash = perceptual_hash
 
     def setup(self):
         # The heavy objects (sensitive-word automaton, jieba) are built once per worker, here.
         self.masking = self.text_config.masking_steps()
         self.cleaner = None
         self.counters = _Counters()
-        self.seen = self.passed = 0
-        self.started = self.last_report = time.monotonic()
+        self.progress = _Progress(self.progress_seconds)
+
+    def teardown(self):
+        if self.progress_seconds and self.progress.seen:
+            self.progress.report(final=True)
+
+    def process(self, pair: dict, mined=None):
+        from tuwen.transforms.dedup import perceptual_hash
+        from tuwen.transforms.pairs import Dropped, check_pair
+
+        if self.cleaner is None:
+            fragments = self.fragments if self.fragments is not None else mined
+            self.cleaner = self.text_config.build(fragments, self.masking)
+        self.progress.tick()
+        self.counters.inc("pairs_read")
+        need_pixels = self.keep_decoded or self.perceptual_hash
+        out = check_pair(pair, self.cleaner, self.image_config, self.masking, keep_decoded=need_pixels)
+        if isinstance(out, Dropped):
+            self.counters.inc(f"rejected_{out.reason}")
+            yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, out.reason, out.detail))
+            return
+        for name in out.counters:
+            self.counters.inc(name)
+        if self.perceptual_hash:
+            out.fields["phash"] = perceptual_hash(out.image.decoded)
+        if not self.keep_decoded:
+            out.image.decoded = None
+        self.progress.passed += 1
+        yield (pair["id"], pair["source"], pair["row"]), out
+
+
+class _StageSamples(beam.DoFn):
+    """The end of the fused stage: the similarity threshold, then the JPEG (with its metadata) appended to a
+    per-bundle staging file and a small ``Kept`` record emitted; below the threshold a ``low_similarity`` reject."""
+
+    def __init__(self, staging_dir: str, threshold: Optional[float], dedup_mode: str, cross_run: bool):
+        self.staging_dir = staging_dir
+        self.threshold = threshold  # None: no scorer
+        self.dedup_mode = dedup_mode
+        self.cross_run = cross_run
+
+    def setup(self):
+        self.counters = _Counters()
 
     def start_bundle(self):
         self.staging = _StagingFile(self.staging_dir)
@@ -205,93 +294,61 @@ class _CheckAndStage(beam.DoFn):
     def finish_bundle(self):
         self.staging.close()
 
-    def teardown(self):
-        if self.progress_seconds and self.seen:
-            self._report(final=True)
+    def process(self, item):
+        from tuwen.transforms.dedup import dedup_key, text_image_key
 
-    def _report(self, final: bool = False) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        log.info("tuwen: %s%d pairs checked, %d passed the filters (%.0f pairs/s)",
-                 "worker done: " if final else "", self.seen, self.passed, self.seen / elapsed)
-
-    def _reject(self, pair: dict, reason: str, detail: str = "") -> tuple:
-        self.counters.inc(f"rejected_{reason}")
-        return reject(pair, reason, detail)
-
-    def process(self, pair: dict, mined=None):
-        if self.cleaner is None:
-            fragments = self.fragments if self.fragments is not None else mined
-            self.cleaner = self.text_config.build(fragments, self.masking)
-        self.seen += 1
-        self.counters.inc("pairs_read")
-        if self.progress_seconds and time.monotonic() - self.last_report >= self.progress_seconds:
-            self.last_report = time.monotonic()
-            self._report()
-        out = self._check(pair)
-        if out[OUTCOME] == KEPT:
-            self.passed += 1
-            self.counters.inc("pairs_passed")
-        yield out
-
-    def _check(self, pair: dict) -> tuple:
-        if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
-            return self._reject(pair, pair["reason"], pair.get("detail", ""))
-        # Cheap text checks first: no image is read for a pair whose text fails.
-        text = self.cleaner.clean(pair["text"])
-        if text.dropped:
-            return self._reject(pair, text.dropped[1], text.detail)
-        data = pair.get("image_bytes")
-        if data is None:
-            limit = self.image_config.max_image_bytes
-            try:
-                data = read_bytes(pair["image_ref"], limit)
-            except FileNotFoundError as e:
-                return self._reject(pair, "image_missing", f"{pair['image_ref']}: {e.strerror or e}")
-            except Exception as e:  # BeamIOError, permissions, a folder: one reason, the message as detail
-                missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
-                return self._reject(pair, "image_missing" if missing else "image_read_error",
-                                    f"{pair['image_ref']}: {type(e).__name__}: {e}")
-            if len(data) > limit:
-                return self._reject(pair, "image_file_too_large", f"more than {limit} bytes")
-        image = process_image(data, self.image_config)
-        if not image.ok:
-            return self._reject(pair, image.reason, image.detail)
-        gen_text = pair.get("gen_text")
-        if isinstance(gen_text, str) and gen_text.strip():
-            gen = self.cleaner.clean(gen_text)
-            if gen.dropped:
-                self.counters.inc(f"gen_text_dropped_{gen.dropped[1]}")
-                gen_text = None
-            else:
-                gen_text = gen.text
-        else:
-            gen_text = None
-        extra = {k: mask_only(v, self.masking) if isinstance(v, str) else v
-                 for k, v in (pair.get("extra") or {}).items()}
-        meta = {"text": text.text, "gen_text": gen_text, "extra": extra, "width": image.width,
-                "height": image.height, "orig_width": image.orig_width, "orig_height": image.orig_height,
-                "sha256": image.sha256}
-        return (KEPT, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"],
-                *self.staging.append(meta, image.jpeg))
+        (pair_id, source, row), checked = item
+        pair = {"id": pair_id, "source": source, "row": row}
+        score = checked.fields.get("score")
+        if self.threshold is not None and score < self.threshold:
+            self.counters.inc("rejected_low_similarity")
+            yield reject(pair, "low_similarity", f"score {score:.4f} < --similarity-threshold {self.threshold}")
+            return
+        self.counters.inc("pairs_passed")
+        cross = text_image_key(checked.text, checked.fields["phash"]) if self.cross_run else None
+        file, offset, length = self.staging.append(checked.staged_meta(), checked.image.jpeg)
+        yield Kept(KEPT, fmt.sample_key(pair_id), pair_id, source, row, file, offset, length,
+                   checked.image.width * checked.image.height, dedup_key(self.dedup_mode, checked.text,
+                                                                         checked.fields), cross)
 
 
 class CheckAndStage(beam.PTransform):
     """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
 
-    Pairs that only reference their image are spread across workers first (they are small; not on a one-worker
-    local run, where it would only cost memory); pairs that carry their bytes are checked where they were read, so
-    the bytes never cross a shuffle.
+    One fused stage: check → clean → re-encode → score (RunInference, when a scorer is given) → threshold →
+    stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one. Pairs
+    that only reference their image are spread across workers first (they are small; not on a one-worker local
+    run, where it would only cost memory); pairs that carry their bytes are checked where they were read.
     """
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
                  progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None,
-                 spread_pairs: bool = True):
+                 spread_pairs: bool = True, scorer=None, dedup_mode: str = "off", cross_run: bool = False):
         super().__init__()
-        self.fn_args = (image_config, text_config, staging_dir, progress_seconds, fragments)
+        self.check_args = (image_config, text_config, progress_seconds, fragments)
+        self.staging_dir = staging_dir
         self.mined = mined  # a one-element PCollection: the mined boilerplate list
         # Spreading referenced pairs lets many workers share one big manifest; on a one-worker local run it only
         # costs memory (the FnApiRunner holds a shuffled PCollection whole).
         self.spread_pairs = spread_pairs
+        self.scorer = scorer  # a relevance.ScorerConfig, or None
+        self.dedup_mode = dedup_mode
+        self.cross_run = cross_run
+
+    def _one_path(self, pairs, label: str, side: dict):
+        phash = self.dedup_mode == "text-image" or self.cross_run
+        checked = pairs | f"Check{label}" >> beam.ParDo(
+            _CheckPairs(*self.check_args, keep_decoded=self.scorer is not None, perceptual_hash=phash),
+            **side).with_outputs(REJECTED, main="checked")
+        passed = checked.checked
+        if self.scorer is not None:
+            from tuwen.pipeline.relevance import ScorePairs  # imports torch: only when there is a scorer
+
+            passed = passed | f"Score{label}" >> ScorePairs(self.scorer)
+        threshold = self.scorer.threshold if self.scorer is not None else None
+        staged = passed | f"Stage{label}" >> beam.ParDo(
+            _StageSamples(self.staging_dir, threshold, self.dedup_mode, self.cross_run))
+        return checked[REJECTED], staged
 
     def expand(self, pairs):
         side = {"mined": beam.pvalue.AsSingleton(self.mined)} if self.mined is not None else {}
@@ -299,9 +356,8 @@ class CheckAndStage(beam.PTransform):
             lambda pair, n: 1 if "image_bytes" in pair else 0, 2)
         if self.spread_pairs:
             by_ref = by_ref | "SpreadReferencedPairs" >> beam.Reshuffle()
-        from_refs = by_ref | "CheckReferencedPairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side)
-        from_inline = inline | "CheckInlinePairs" >> beam.ParDo(_CheckAndStage(*self.fn_args), **side)
-        return (from_refs, from_inline) | "AllOutcomes" >> beam.Flatten()
+        parts = self._one_path(by_ref, "ReferencedPairs", side) + self._one_path(inline, "InlinePairs", side)
+        return parts | "AllOutcomes" >> beam.Flatten()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -395,9 +451,9 @@ class _WriteShard(beam.DoFn):
 
         def members():
             for o in kept:
-                location = (_join(self.staging_dir, o[5]), o[6], o[7])
+                location = (_join(self.staging_dir, o.file), o.offset, o.length)
                 meta, jpeg = fmt.unpack_staged(fmt.read_staged(handles, location, _open_read))
-                sample = {**meta, "key": o[KEY], "id": o[ID], "source": o[SOURCE]}
+                sample = {**meta, "key": o.key, "id": o.id, "source": o.source}
                 samples.append(sample)
                 yield from fmt.sample_members(sample, jpeg)
 
@@ -470,9 +526,38 @@ def summarize(read: int, shard_results: list, reject_results: list) -> dict:
     }
 
 
+class RunSummary(NamedTuple):
+    """What the run was, beyond the counts: written into stats.json and the report."""
+    similarity: object  # a dict, or the sentence saying why it was skipped
+    dedup: str
+    dedup_index: Optional[str]
+    scorer_sha256: Optional[str]
+
+
+NO_SCORER = "skipped: no --scorer"
+
+
+def similarity_summary(scorer) -> object:
+    if scorer is None:
+        return NO_SCORER
+    return {"scorer": scorer.spec, "scorer_sha256": scorer.weights_sha256, "threshold": scorer.threshold,
+            "batch_size": scorer.batch_size, "precision": scorer.precision, "device": scorer.device}
+
+
 def report_text(stats: dict, output: str) -> str:
     lines = [f"tuwen run: {stats['read']} pairs read, {stats['kept']} kept in {stats['shards']} shards, "
              f"{stats['rejected']} rejected."]
+    sim = stats.get("similarity")
+    if sim == NO_SCORER:
+        lines.append(f"similarity: {NO_SCORER} (pairs were not judged as pairs; pass --scorer SPEC and "
+                     "--similarity-threshold T, from tuwen calibrate)")
+    elif isinstance(sim, dict):
+        lines.append(f"similarity: scorer {sim['scorer']} (weights sha256 {sim['scorer_sha256'][:12]}), "
+                     f"threshold {sim['threshold']}: "
+                     f"{stats['rejected_by_reason'].get('low_similarity', 0)} pairs below it")
+    if "dedup" in stats:
+        lines.append(f"dedup: {stats['dedup']}" + (f", cross-run index {stats['dedup_index']}"
+                                                  if stats.get("dedup_index") else ""))
     if stats["rejected_by_reason"]:
         lines.append("rejected by reason:")
         width = max(len(r) for r in stats["rejected_by_reason"])
@@ -514,15 +599,21 @@ def write_mined_boilerplate(output: str, fragments: list, text_config: TextSteps
 
 
 class _Finalize(beam.DoFn):
-    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None):
+    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None,
+                 summary: Optional[RunSummary] = None):
         self.output = output
         self.staging_dir = staging_dir
         self.text_config = text_config
+        self.summary = summary
 
     def process(self, _, read, shard_results, reject_results, mined=None):
         stats = summarize(read, shard_results, reject_results)
         if mined is not None:
             stats["boilerplate_mined"] = len(mined)
+        if self.summary is not None:
+            stats["similarity"] = self.summary.similarity
+            stats["dedup"] = self.summary.dedup
+            stats["dedup_index"] = self.summary.dedup_index
         if stats["read"] != stats["kept"] + stats["rejected"]:
             raise RuntimeError(f"counts do not add up: read {stats['read']} != kept {stats['kept']} + "
                                f"rejected {stats['rejected']}")
@@ -549,6 +640,12 @@ class _Finalize(beam.DoFn):
             FileSystems.delete(staged)
         if not self.staging_dir.startswith(("gs://", "s3://")) and os.path.isdir(self.staging_dir):
             os.rmdir(self.staging_dir)
+        if self.summary is not None and self.summary.dedup_index:
+            from tuwen.pipeline.dedup import write_index_part
+
+            index_files = [_join(out, "index", s["index"]) for s in shard_results]
+            write_index_part(self.summary.dedup_index, out, index_files, self.summary.scorer_sha256,
+                             _write_atomically)
         with _create(_join(out, "_SUCCESS")) as fh:
             fh.write(b"")
         yield stats
@@ -558,12 +655,14 @@ class Finalize(beam.PTransform):
     """After every shard and reject part is written: check the counts add up, write sizes.json, stats.json and
     report.txt, delete stale files and staging, and write ``_SUCCESS`` last."""
 
-    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None, mined=None):
+    def __init__(self, output: str, staging_dir: str, text_config: Optional[TextStepsConfig] = None, mined=None,
+                 summary: Optional[RunSummary] = None):
         super().__init__()
         self.output = output
         self.staging_dir = staging_dir
         self.text_config = text_config
         self.mined = mined
+        self.summary = summary
 
     def expand(self, inputs):
         read_count, shard_results, reject_results = inputs
@@ -571,7 +670,7 @@ class Finalize(beam.PTransform):
         return (read_count.pipeline
                 | "Once" >> beam.Create([None])
                 | "WriteSummaryAndSuccess" >> beam.ParDo(
-                    _Finalize(self.output, self.staging_dir, self.text_config),
+                    _Finalize(self.output, self.staging_dir, self.text_config, self.summary),
                     read=beam.pvalue.AsSingleton(read_count),
                     shard_results=beam.pvalue.AsList(shard_results),
                     reject_results=beam.pvalue.AsList(reject_results), **side))

@@ -463,7 +463,11 @@ def test_the_batched_model_gives_each_text_its_own_probabilities():
     batch = tagger.probabilities_many(texts, [c[0] for c in cuts], cuts[0][1], cuts[0][2])
     assert [len(p) for p in batch] == [len(t) for t in texts]
     for text, cut, p in zip(texts, cuts, batch):
-        assert (p == tagger.probabilities(text, *cut)).all()
+        # BLAS sums in a different order for different batch shapes (and CPUs): the last bits may differ,
+        # the probabilities and the masks they decide may not.
+        alone = tagger.probabilities(text, *cut)
+        assert np.allclose(p, alone, rtol=1e-5, atol=1e-7)
+        assert (p >= 0.5).tolist() == (alone >= 0.5).tolist()
 
 
 def test_name_statistics_read_back_from_the_disk_cache_are_the_ones_computed(tmp_path, monkeypatch):

@@ -80,7 +80,7 @@ def test_each_special_pair_ends_where_it_should(result, sample):
         assert got == want, pair_id
     for where, want in expected["by_row"].items():
         assert reason_by_row.get(where) == want, where
-    assert all(r["stage"] in ("read", "text", "image") and r["reason"] for r in rejects)
+    assert all(r["stage"] in ("read", "text", "image", "dedup") and r["reason"] for r in rejects)
 
 
 def test_shards_are_numbered_without_gaps_and_readable_with_webdataset(result):

@@ -10,6 +10,10 @@ Read by ``--init`` / ``tuwen eval --checkpoint`` / ``load_for_inference``:
 - a Chinese-CLIP ``.pt`` (``{"state_dict": ...}`` with DDP's ``module.`` prefix, or a bare state dict) -> ``base``;
 - an open_clip checkpoint (``.pt`` with ``state_dict``) with its model config JSON beside it or in the parent folder
   (``open_clip_config.json`` or the one ``*.json`` there), trained with a BERT text tower (``text.transformer.*``).
+
+Nothing is loaded by running pickled code: ``.pt`` files go through ``torch.load(..., weights_only=True)`` (tensors,
+plain containers and numbers only); a file whose loading would call anything else is refused with
+``UnsafeCheckpointError`` (a ``ValueError``, one line).
 """
 from __future__ import annotations
 
@@ -26,6 +30,43 @@ from .tokenizer import load_tokenizer
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 TRAIN_STATE = "train_state.pt"
+
+
+class UnsafeCheckpointError(ValueError):
+    """A ``.pt`` file whose loading would run pickled code (anything beyond tensors and plain containers)."""
+
+
+def _unpickling_reason(err: Exception) -> str:
+    """The telling part of torch's (long, multi-line) weights_only error, e.g. ``Unsupported global: GLOBAL
+    posix.system``."""
+    text = " ".join(str(err).split())
+    for marker in ("Unsupported global: GLOBAL ", "Unsupported operand", "Unsupported class"):
+        at = text.find(marker)
+        if at >= 0:
+            words = text[at:].split(" ")
+            return " ".join(words[: 4 if marker.startswith("Unsupported global") else 3]).rstrip(".,")
+    return (text or type(err).__name__)[:160]
+
+
+def safe_torch_load(path: str | os.PathLike, map_location="cpu", extra_safe_globals=()):
+    """``torch.load(path, weights_only=True)``; a file that would need pickled code -> ``UnsafeCheckpointError``.
+
+    ``extra_safe_globals`` are further globals the caller trusts (passed to ``torch.serialization.safe_globals``)."""
+    import pickle
+
+    try:
+        if extra_safe_globals:
+            with torch.serialization.safe_globals(list(extra_safe_globals)):
+                return torch.load(str(path), map_location=map_location, weights_only=True)
+        return torch.load(str(path), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = _unpickling_reason(e)
+        if "global" in reason.lower() or "class" in reason.lower():
+            msg = f"refused: loading it would run pickled code ({reason}); only plain weights files are loaded"
+        else:
+            msg = (f"refused: not a plain weights file (torch's weights-only loader stopped at: {reason}); "
+                   "loading it any other way could run pickled code")
+        raise UnsafeCheckpointError(f"{path}: {msg}") from None
 
 
 def save_model_folder(folder: str | os.PathLike, model: DualEncoder, tokenizer) -> Path:
@@ -149,8 +190,10 @@ def load_weights(path: str | os.PathLike) -> tuple[dict, dict, Path | None]:
         return cfg, load_file(str(p)), p.parent
     if not p.is_file():
         raise FileNotFoundError(f"no checkpoint at {p}")
-    obj = torch.load(str(p), map_location="cpu", weights_only=False)
+    obj = safe_torch_load(p)
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    if not isinstance(state, dict):
+        raise ValueError(f"unrecognised checkpoint layout in {p}: not a state dict")
     state = _strip_prefix(dict(state))
     if any(k.startswith("text.transformer.") for k in state):
         oc_cfg = _open_clip_config_for(p)
@@ -186,5 +229,5 @@ def load_for_inference(path: str | os.PathLike):
     return model, tokenizer, image_preprocess(model.image_size)
 
 
-__all__ = ["save_model_folder", "save_train_checkpoint", "latest_checkpoint", "list_checkpoints", "load_weights",
-           "load_into", "load_model", "load_for_inference", "build_model"]
+__all__ = ["UnsafeCheckpointError", "safe_torch_load", "save_model_folder", "save_train_checkpoint", "latest_checkpoint",
+           "list_checkpoints", "load_weights", "load_into", "load_model", "load_for_inference", "build_model"]

@@ -124,7 +124,13 @@ def eval_main(argv) -> int:
     from .evaluate import evaluate_retrieval, zero_shot_top1
     from .step import autocast_for
 
-    model, tokenizer, preprocess = load_for_inference(args.checkpoint)
+    from .checkpoint import UnsafeCheckpointError
+
+    try:
+        model, tokenizer, preprocess = load_for_inference(args.checkpoint)
+    except UnsafeCheckpointError as e:
+        print(f"tuwen eval: {e}", file=sys.stderr)
+        return 2
     autocast = autocast_for(args.precision, torch.device("cpu"))
     data = load_eval_set(args.data)
     if not data.images:

@@ -129,7 +129,11 @@ def train(args) -> int:
     seed_everything(args.seed)
     model = build_model(args.model, dropout=args.dropout).to(device)
     if args.init:
-        ckpt.load_into(model, args.init)
+        try:
+            ckpt.load_into(model, args.init)
+        except ckpt.UnsafeCheckpointError as e:
+            print(f"tuwen train: --init: {e}", file=sys.stderr)
+            return 2
         log.say(f"initialised from {args.init}")
     if args.patch_dropout:
         set_patch_dropout(model, args.patch_dropout)
@@ -171,19 +175,19 @@ def train(args) -> int:
         if path is None:
             log.say("no checkpoint to resume from; starting fresh")
         else:
-            state = torch.load(Path(path) / ckpt.TRAIN_STATE, map_location="cpu", weights_only=False)
-            ckpt.load_into(model, path)
+            try:
+                state = load_train_state(Path(path) / ckpt.TRAIN_STATE)
+                ckpt.load_into(model, path)
+            except (ckpt.UnsafeCheckpointError, FileNotFoundError) as e:
+                print(f"tuwen train: --resume: {e}", file=sys.stderr)
+                return 2
             optimizer.load_state_dict(state["optimizer"])
             stepper.load_state_dict(state["stepper"])
             if scaler is not None and state.get("scaler"):
                 scaler.load_state_dict(state["scaler"])
             step = state["step"]
             rng = state["rng"][info.rank] if info.rank < len(state["rng"]) else state["rng"][0]
-            torch.set_rng_state(rng["torch"])
-            random.setstate(rng["python"])
-            np.random.set_state(rng["numpy"])
-            if "aux" in rng:
-                stepper.generator.set_state(rng["aux"])
+            restore_rng_state(rng, stepper.generator)
             log.say(f"resumed from {path} at step {step}")
 
     workers = args.workers if args.workers is not None else min(4, max(1, (torch.get_num_threads() or 2) // 2))
@@ -291,10 +295,72 @@ def train(args) -> int:
     return 0
 
 
+def capture_rng_state(generator: torch.Generator | None = None) -> dict:
+    """This process's random state (torch, python, numpy, and the auxiliary tasks' generator) as tensors and plain
+    ints, so that ``torch.load(..., weights_only=True)`` reads it back (numpy's state is an ndarray otherwise)."""
+    py_version, py_internal, py_gauss = random.getstate()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state(legacy=True)
+    state = {"torch": torch.get_rng_state(),
+             "python": {"version": int(py_version), "internal": [int(x) for x in py_internal],
+                        "gauss_next": py_gauss},
+             "numpy": {"kind": str(np_kind), "keys": [int(x) for x in np_keys], "pos": int(np_pos),
+                       "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)}}
+    if generator is not None:
+        state["aux"] = generator.get_state()
+    return state
+
+
+def restore_rng_state(rng: dict, generator: torch.Generator | None = None) -> None:
+    """Inverse of ``capture_rng_state`` (also reads the older layout: python's and numpy's own state tuples)."""
+    torch.set_rng_state(rng["torch"])
+    py = rng["python"]
+    if isinstance(py, dict):
+        py = (py["version"], tuple(py["internal"]), py["gauss_next"])
+    random.setstate(py)
+    nps = rng["numpy"]
+    if isinstance(nps, dict):
+        nps = (nps["kind"], np.asarray(nps["keys"], dtype=np.uint32), nps["pos"], nps["has_gauss"],
+               nps["cached_gaussian"])
+    np.random.set_state(nps)
+    if generator is not None and "aux" in rng:
+        generator.set_state(rng["aux"])
+
+
+def _plain(value):
+    """``vars(args)`` with only the plain types ``weights_only`` loading accepts (anything else becomes a string)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
+def _numpy_rng_globals() -> list:
+    """The numpy globals an older train_state.pt (numpy's RNG state stored as an ndarray) needs: array and dtype
+    reconstruction only, nothing that runs code."""
+    out = [np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    for mod in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            import importlib
+
+            out.append(importlib.import_module(mod)._reconstruct)
+        except (ImportError, AttributeError):
+            pass
+    return out
+
+
+def load_train_state(path: str | Path) -> dict:
+    """train_state.pt, read with ``weights_only=True`` (refused with ``UnsafeCheckpointError`` if it needs code)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no {ckpt.TRAIN_STATE} at {path}")
+    return ckpt.safe_torch_load(path, extra_safe_globals=_numpy_rng_globals())
+
+
 def _save_checkpoint(run_dir, step, model, tokenizer, optimizer, stepper, scaler, info: DistInfo, args) -> None:
     # Per-rank random state: dropout (torch), and the auxiliary tasks' generator (masks, views).
-    rng = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
-           "aux": stepper.generator.get_state()}
+    rng = capture_rng_state(stepper.generator)
     if info.enabled:
         import torch.distributed as dist
 
@@ -305,7 +371,7 @@ def _save_checkpoint(run_dir, step, model, tokenizer, optimizer, stepper, scaler
         rngs = [rng]
     if info.is_main:
         state = {"step": step, "optimizer": optimizer.state_dict(), "stepper": stepper.state_dict(), "rng": rngs,
-                 "scaler": scaler.state_dict() if scaler else None, "args": vars(args)}
+                 "scaler": scaler.state_dict() if scaler else None, "args": _plain(vars(args))}
         ckpt.save_train_checkpoint(run_dir, step, model, tokenizer, state, keep=args.keep_checkpoints)
 
 

@@ -39,6 +39,7 @@ class ImageResult:
     orig_width: int = 0
     orig_height: int = 0
     sha256: str = ""
+    decoded: Optional[Image.Image] = None  # the RGB image that was encoded, when asked for (scorer, hashes)
 
     @property
     def ok(self) -> bool:
@@ -85,8 +86,9 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def process_image(data: bytes, cfg: ImageConfig) -> ImageResult:
-    """Check one image and re-encode it as JPEG; never raises for bad input."""
+def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False) -> ImageResult:
+    """Check one image and re-encode it as JPEG; never raises for bad input. ``keep_decoded`` keeps the RGB image
+    that was encoded on the result (``decoded``), for the stages that need pixels: nothing decodes twice."""
     if not data:
         return _fail("image_empty", "0 bytes")
     try:
@@ -134,4 +136,4 @@ def process_image(data: bytes, cfg: ImageConfig) -> ImageResult:
         return _fail("image_decode_error", f"{type(e).__name__}: {e}", ow, oh)
     jpeg = out.getvalue()
     return ImageResult(jpeg=jpeg, width=im.width, height=im.height, orig_width=ow, orig_height=oh,
-                       sha256=hashlib.sha256(jpeg).hexdigest())
+                       sha256=hashlib.sha256(jpeg).hexdigest(), decoded=im if keep_decoded else None)

@@ -31,6 +31,15 @@ REASONS: dict[str, tuple[str, str]] = {
     "image_too_large": ("image", "more pixels than --max-pixels (decompression-bomb guard), judged from the header"),
     "aspect_ratio": ("image", "long side / short side > --max-aspect-ratio (after EXIF orientation)"),
     "image_too_small": ("image", "shorter side < --min-side (after EXIF orientation)"),
+    # relevance: the pair judged as a pair
+    "low_similarity": ("relevance", "image-text cosine similarity from --scorer below --similarity-threshold "
+                                    "(the score in detail)"),
+    # dedup: on small records after the per-pair stage
+    "duplicate_pair": ("dedup", "same cleaned text and score (--dedup text-score) or perceptual image hash "
+                                "(text-image) as a kept pair, whose id is the detail; the larger image, then the "
+                                "smaller id is kept"),
+    "seen_in_earlier_run": ("dedup", "an earlier run recorded in --dedup-index kept the same cleaned text and "
+                                     "perceptual image hash (detail: its id and run)"),
 }
 
 

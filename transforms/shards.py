@@ -90,6 +90,10 @@ def index_row(sample: dict, shard: str, keep_columns: Iterable[str] = ()) -> dic
         row[c] = v if v is None or isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
     for k, v in (sample.get("fields") or {}).items():
         row[k] = v
+    for k, v in (sample.get("index_fields") or {}).items():  # float16 vectors, staged as hex
+        import numpy as np
+
+        row[k] = np.frombuffer(bytes.fromhex(v), dtype="<f2")
     return row
 
 
@@ -104,7 +108,13 @@ def index_table(rows: list[dict], keep_columns: Iterable[str] = ()):
     names = {n for n, _ in fields}
     for k in sorted({k for r in rows for k in r} - names):  # later stages' fields (score: float)
         sample_value = next((r[k] for r in rows if r.get(k) is not None), None)
-        fields.append((k, pa.float64() if isinstance(sample_value, float) else pa.string()))
+        if isinstance(sample_value, float):
+            kind = pa.float64()
+        elif hasattr(sample_value, "dtype"):  # an embedding
+            kind = pa.list_(pa.float16())
+        else:
+            kind = pa.string()
+        fields.append((k, kind))
     schema = pa.schema(fields)
     return pa.Table.from_pylist([{n: r.get(n) for n, _ in fields} for r in rows], schema=schema)
 

@@ -1,0 +1,93 @@
+"""One pair's checks, Beam-free: the text cleaned, the image read, checked and re-encoded, or the reason it dropped.
+
+The pipeline's fused per-pair stage and ``tuwen calibrate`` both call :func:`check_pair`, so calibration scores
+exactly what a run would (the cleaned text, the checked image). The decoded image is handed on for the scorer and
+the perceptual hash, so nothing decodes the file twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from tuwen.transforms.image import ImageConfig, ImageResult, process_image
+from tuwen.transforms.sources import read_bytes
+from tuwen.transforms.text import TextCleaner
+from tuwen.transforms.text_steps import mask_only
+
+
+@dataclass
+class Dropped:
+    """A pair that failed a check: the reason code and a detail that says what was wrong."""
+    reason: str
+    detail: str = ""
+
+
+@dataclass
+class Checked:
+    """A pair that passed every check of the fused stage so far: what the shard needs, and the decoded image."""
+    text: str
+    gen_text: Optional[str]
+    extra: dict
+    image: ImageResult  # .jpeg, sizes, sha256, and .decoded (RGB PIL image) until the scorer has seen it
+    fields: dict = field(default_factory=dict)  # later stages' values for KEY.json and the index (score, phash)
+    index_fields: dict = field(default_factory=dict)  # float16 vectors for the index alone (--write-embeddings)
+    counters: list = field(default_factory=list)  # counter names to bump (gen_text drops)
+
+    def staged_meta(self) -> dict:
+        im = self.image
+        meta = {"text": self.text, "gen_text": self.gen_text, "extra": self.extra, "width": im.width,
+                "height": im.height, "orig_width": im.orig_width, "orig_height": im.orig_height,
+                "sha256": im.sha256}
+        if self.fields:
+            meta["fields"] = dict(sorted(self.fields.items()))
+        if self.index_fields:  # JSON carries the float16 bytes as hex; the shard writer turns them back
+            meta["index_fields"] = {k: v.astype("<f2").tobytes().hex() for k, v in sorted(self.index_fields.items())}
+        return meta
+
+
+def read_image_bytes(pair: dict, limit: int) -> Any:
+    """The pair's image bytes, or a :class:`Dropped` saying why they could not be had."""
+    data = pair.get("image_bytes")
+    if data is not None:
+        return data
+    try:
+        data = read_bytes(pair["image_ref"], limit)
+    except FileNotFoundError as e:
+        return Dropped("image_missing", f"{pair['image_ref']}: {e.strerror or e}")
+    except Exception as e:  # BeamIOError, permissions, a folder: one reason, the message as detail
+        missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
+        return Dropped("image_missing" if missing else "image_read_error",
+                       f"{pair['image_ref']}: {type(e).__name__}: {e}")
+    if len(data) > limit:
+        return Dropped("image_file_too_large", f"more than {limit} bytes")
+    return data
+
+
+def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, masking=(),
+               keep_decoded: bool = False):
+    """A reader's pair → :class:`Checked` or :class:`Dropped`. Cheap text checks come first: no image is read
+    for a pair whose text fails. ``keep_decoded`` keeps the decoded RGB image on the result for the scorer."""
+    if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
+        return Dropped(pair["reason"], pair.get("detail", ""))
+    text = cleaner.clean(pair["text"])
+    if text.dropped:
+        return Dropped(text.dropped[1], text.detail)
+    data = read_image_bytes(pair, image_config.max_image_bytes)
+    if isinstance(data, Dropped):
+        return data
+    image = process_image(data, image_config, keep_decoded=keep_decoded)
+    if not image.ok:
+        return Dropped(image.reason, image.detail)
+    counters = []
+    gen_text = pair.get("gen_text")
+    if isinstance(gen_text, str) and gen_text.strip():
+        gen = cleaner.clean(gen_text)
+        if gen.dropped:
+            counters.append(f"gen_text_dropped_{gen.dropped[1]}")
+            gen_text = None
+        else:
+            gen_text = gen.text
+    else:
+        gen_text = None
+    extra = {k: mask_only(v, masking) if isinstance(v, str) else v for k, v in (pair.get("extra") or {}).items()}
+    return Checked(text=text.text, gen_text=gen_text, extra=extra, image=image, counters=counters)
