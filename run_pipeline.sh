@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tuwen's one entry point for users.
-#   ./run_pipeline.sh                      set up .venv (first time), then clean the bundled sample corpus
+#   ./run_pipeline.sh                      set up .venv (first time), then the demo on the bundled sample corpus:
+#                                          clean it, train the tiny model on it, calibrate, clean again with it
 #   ./run_pipeline.sh --input 'crawl/*.jsonl' --output out/ [options]   the same as `tuwen run ...`
 #   ./run_pipeline.sh --setup-only         only create/refresh .venv
 # Set-up: a virtual environment in .venv with the pinned versions of requirements.txt, installed with pip, and the
@@ -37,12 +38,9 @@ if [ "${1:-}" = "--setup-only" ]; then
 fi
 
 if [ $# -eq 0 ]; then
-  sample="$here/sample"
-  out="$here/out/sample"
-  "$venv/bin/tuwen" sample --output "$sample" >&2
-  exec "$venv/bin/tuwen" run \
-    --input "$sample/*.jsonl" --input "$sample/*.parquet" --input "$sample/*.tar" \
-    --output "$out" --overwrite --shard-size 32
+  # The demo: clean the sample, train the tiny dual encoder on it, calibrate it, rerun with it as the scorer
+  # (out/sample/, out/sample-model/, out/sample-scored/). See pipeline/demo.py.
+  exec "$venv/bin/python" -m tuwen.pipeline.demo --sample "$here/sample" --out "$here/out"
 fi
 
 exec "$venv/bin/tuwen" run "$@"

@@ -33,7 +33,9 @@ setup(
         "pyarrow<26",
         "webdataset==0.2.86",
         "opencc-python-reimplemented",
+        "ImageHash",  # the perceptual hash of dedup (text-image, and the cross-run key)
     ],
+    # train: the trainer, and the scorer of `tuwen run --scorer` / `tuwen calibrate` (cn_clip: install --no-deps)
     extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"]},
     entry_points={"console_scripts": ["tuwen=tuwen.cli:main"]},
 )

@@ -10,6 +10,7 @@ the FnApiRunner a join buffers both inputs in memory, so the index's size sets a
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from typing import Optional
@@ -126,3 +127,62 @@ def write_index_part(index_dir: str, output: str, index_files: list[str], scorer
         FileSystems.mkdirs(index_dir)
     write_atomically(path, lambda fh: fh.write(data))
     return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# tuwen dedup-index: look at and compact the index
+# ---------------------------------------------------------------------------------------------------------------
+
+def compact_index(index_dir: str, write_atomically) -> tuple[int, int, Optional[str]]:
+    """Merge every part into one (one row per key: the smallest run, then id), written atomically before the merged
+    parts are deleted. Returns (rows before, rows after, the new part). Run it while no run uses the index."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    parts = list_index_parts(index_dir, output="")
+    if not parts:
+        return 0, 0, None
+    table = pa.concat_tables([read_part(p) for p in parts]).cast(rules.index_schema())
+    before = table.num_rows
+    table = table.sort_by([("key", "ascending"), ("run", "ascending"), ("id", "ascending")])
+    keys = table.column("key").combine_chunks()
+    if table.num_rows > 1:
+        changed = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+        table = table.filter(pa.concat_arrays([pa.array([True]), changed]))
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    data = buf.getvalue()
+    name = f"part-compacted-{hashlib.sha256(data).hexdigest()[:16]}.parquet"
+    path = FileSystems.join(index_dir, name)
+    write_atomically(path, lambda fh: fh.write(data))
+    stale = [p for p in parts if p != path]
+    if stale:
+        FileSystems.delete(stale)
+    return before, table.num_rows, path
+
+
+def main(argv=None) -> int:
+    """``tuwen dedup-index {stats,compact} DIR``."""
+    import argparse
+    import sys
+
+    from tuwen.pipeline.stages import _write_atomically
+
+    parser = argparse.ArgumentParser(prog="tuwen dedup-index",
+                                     description="Look at or compact a cross-run dedup index (--dedup-index DIR). "
+                                                 "Compact while no run or nightly refresh uses it.")
+    parser.add_argument("action", choices=("stats", "compact"))
+    parser.add_argument("index", metavar="DIR")
+    args = parser.parse_args(argv)
+    parts = list_index_parts(args.index, output="")
+    if args.action == "stats":
+        rows = sum(read_part(p).num_rows for p in parts)
+        print(f"tuwen dedup-index: {len(parts)} parts, {rows} rows in {args.index}")
+        return 0
+    before, after, path = compact_index(args.index, _write_atomically)
+    if path is None:
+        print(f"tuwen dedup-index: no parts in {args.index}", file=sys.stderr)
+        return 0
+    print(f"tuwen dedup-index: {len(parts)} parts, {before} rows -> 1 part, {after} rows ({path})")
+    return 0

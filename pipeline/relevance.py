@@ -24,13 +24,7 @@ from tuwen.transforms.relevance import ScorerConfig, score_batch
 log = logging.getLogger("tuwen")
 
 
-def fetch_once(uri: str) -> str:
-    """A remote checkpoint (gs://, s3://) copied once per worker into the local temp folder, through Beam's
-    FileSystems; later calls on the same machine reuse the copy."""
-    name = hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16] + "-" + os.path.basename(uri.rstrip("/"))
-    local = os.path.join(tempfile.gettempdir(), "tuwen-scorer", name)
-    if os.path.exists(local):
-        return local
+def _copy(uri: str, local: str) -> None:
     os.makedirs(os.path.dirname(local), exist_ok=True)
     tmp = f"{local}.tmp-{os.getpid()}"
     with FileSystems.open(uri) as src, open(tmp, "wb") as dst:
@@ -40,6 +34,25 @@ def fetch_once(uri: str) -> str:
                 break
             dst.write(chunk)
     os.replace(tmp, local)
+
+
+def fetch_once(uri: str) -> str:
+    """A remote checkpoint (gs://, s3://) copied once per worker into the local temp folder, through Beam's
+    FileSystems: a file, or a folder (a tuwen run or model folder) with everything under it. Later calls on the same
+    machine reuse the copy."""
+    uri = uri.rstrip("/")
+    local = os.path.join(tempfile.gettempdir(), "tuwen-scorer",
+                         hashlib.sha256(uri.encode("utf-8")).hexdigest()[:16] + "-" + os.path.basename(uri))
+    done = local + ".complete"
+    if os.path.exists(done):
+        return local
+    inside = [m.path for m in FileSystems.match([uri + "/**"])[0].metadata_list]
+    if inside:  # a folder
+        for path in inside:
+            _copy(path, os.path.join(local, os.path.relpath(path, uri)))
+    else:
+        _copy(uri, local)
+    open(done, "w").close()
     return local
 
 

@@ -239,6 +239,22 @@ def test_the_dedup_index_rejects_pairs_an_earlier_run_kept_and_never_a_runs_own(
     assert len(os.listdir(index)) == 2
 
 
+def test_compaction_keeps_one_row_per_key_and_the_index_still_rejects(corpus, tmp_path):
+    from tuwen.pipeline.dedup import main as dedup_index_main
+
+    index = tmp_path / "dedup-index"
+    run_pipeline(corpus, tmp_path / "a", f"--dedup-index={index}")
+    run_pipeline(corpus, tmp_path / "b", f"--dedup-index={index}", "--dedup=off")  # all seen: adds nothing new
+    rows = sum(pq.read_table(p).num_rows for p in glob.glob(f"{index}/part-*.parquet"))
+    assert dedup_index_main(["compact", str(index)]) == 0
+    parts = glob.glob(f"{index}/part-*.parquet")
+    assert len(parts) == 1 and "compacted" in parts[0]
+    table = pq.read_table(parts[0]).to_pylist()
+    assert len(table) == len({r["key"] for r in table}) <= rows
+    stats = run_pipeline(corpus, tmp_path / "c", f"--dedup-index={index}")
+    assert stats["kept"] == 0 and stats["rejected_by_reason"]["seen_in_earlier_run"] == len(table)
+
+
 def test_a_killed_run_adds_nothing_to_the_index(corpus, tmp_path):
     index = tmp_path / "dedup-index"
     out = tmp_path / "killed"
@@ -335,3 +351,45 @@ def test_calibrate_helpers():
     shuffled = [i / 100 for i in range(100)]
     t = propose_threshold(shuffled, 0.05)
     assert sum(s >= t for s in shuffled) <= 5 and sum(s >= round(t - 0.0001, 4) for s in shuffled) > 5
+
+
+def test_scoring_sits_inside_the_fused_stage_no_shuffle_between_decode_and_staging(corpus, scorer_dir, tmp_path):
+    """The only shuffle inside CheckAndStage is the spread of referenced pairs, before any image is read."""
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tuwen.pipeline import run as run_module
+    from tuwen.pipeline.options import TuwenOptions
+    from tuwen.transforms.sources import expand_inputs
+
+    argv = [f"--input={corpus}/*.jsonl", f"--output={tmp_path / 'o'}", f"--scorer={scorer_dir}",
+            "--direct_num_workers=2"]
+    options = PipelineOptions(argv)
+    opts = options.view_as(TuwenOptions)
+    p = beam.Pipeline(options=options)
+    run_module.build(p, opts, expand_inputs(opts.input), str(tmp_path / "o"), opts.scorer_config())
+    proto = p.to_runner_api()
+    shuffles = [t.unique_name for t in proto.components.transforms.values()
+                if t.spec.urn == "beam:transform:group_by_key:v1" and t.unique_name.startswith("CheckAndStage/")]
+    assert shuffles and all(name.startswith("CheckAndStage/SpreadReferencedPairs/") for name in shuffles), shuffles
+    names = [t.unique_name for t in proto.components.transforms.values()]
+    assert any("ScoreReferencedPairs/Score" in n for n in names) and any("BatchElements" in n for n in names)
+    from apache_beam.portability.api import beam_runner_api_pb2
+
+    stateful = [t.unique_name for t in proto.components.transforms.values()
+                if t.spec.urn == "beam:transform:pardo:v1" and t.unique_name.startswith("CheckAndStage/")
+                and beam_runner_api_pb2.ParDoPayload.FromString(t.spec.payload).state_specs]
+    assert not stateful, stateful  # no max_batch_duration_secs: batching is not a keyed, stateful step
+
+
+def test_fetch_once_copies_a_model_folder_or_file_once(scorer_dir, tmp_path, monkeypatch):
+    import tempfile
+
+    from tuwen.pipeline.relevance import fetch_once
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    local = fetch_once(str(scorer_dir))
+    assert os.path.isfile(os.path.join(local, "final", "model.safetensors"))
+    assert fetch_once(str(scorer_dir) + "/") == local
+    one = fetch_once(str(scorer_dir / "final" / "config.json"))
+    assert open(one, "rb").read() == (scorer_dir / "final" / "config.json").read_bytes()

@@ -24,6 +24,7 @@ class _DropBeamImportNoise(logging.Filter):
 COMMANDS = {
     "run": ("tuwen.pipeline.run", "main", "run the Beam pipeline: crawled pairs in, WebDataset shards out"),
     "calibrate": ("tuwen.pipeline.calibrate", "main", "propose a similarity threshold for a scorer from a manifest"),
+    "dedup-index": ("tuwen.pipeline.dedup", "main", "look at or compact a cross-run dedup index"),
     "sample": ("tuwen.pipeline.sample", "main", "write the bundled sample corpus to a folder"),
     "text": ("tuwen.pipeline.text_cli", "main", "clean JSONL captions on stdin with the pipeline's text filters"),
     "lexicon": ("tuwen.pipeline.text_cli", "lexicon_main", "lexicon tools (lint a sensitive-word list)"),
