@@ -147,3 +147,38 @@ def test_max_side_downscales_keeping_the_ratio():
 
 def test_palette_alpha_sample_is_kept():
     assert process_image(palette_alpha(random.Random(0)), CFG).ok
+
+
+def _dds_with_dxgi_format(fmt: int, w: int = 300, h: int = 300) -> bytes:
+    """A DDS file whose DX10 header names a DXGI format Pillow's plugin does not implement."""
+    import struct
+
+    header = struct.pack("<7I44s", 124, 0x1 | 0x2 | 0x4 | 0x1000, h, w, w * 4, 0, 1, b"\0" * 44)
+    pixel_format = struct.pack("<2I4s5I", 32, 0x4, b"DX10", 0, 0, 0, 0, 0)
+    caps = struct.pack("<5I", 0x1000, 0, 0, 0, 0)
+    dx10 = struct.pack("<5I", fmt, 3, 0, 1, 0)
+    return b"DDS " + header + pixel_format + caps + dx10 + b"\0" * (w * h * 4)
+
+
+def test_whatever_a_decoder_raises_is_the_pairs_reason_not_a_crash():
+    r = process_image(_dds_with_dxgi_format(93), ImageConfig(min_side=100))
+    assert r.reason == "image_decode_error" and r.detail == "NotImplementedError: Unimplemented DXGI format 93"
+
+
+def test_reject_details_carry_no_object_addresses():
+    r = process_image(b"not an image at all" * 10, ImageConfig())
+    assert r.reason == "image_decode_error" and " at 0x" not in r.detail
+    assert r.detail == process_image(b"not an image at all" * 10, ImageConfig()).detail
+
+
+def test_an_image_path_that_is_a_fifo_is_rejected_without_being_opened(tmp_path):
+    import os
+
+    from tuwen.transforms.pairs import Dropped, read_image_bytes
+
+    fifo = tmp_path / "image.jpg"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    out = read_image_bytes({"image_ref": str(fifo)}, 1 << 20)
+    assert isinstance(out, Dropped) and out.reason == "image_read_error" and "a FIFO" in out.detail
+    out = read_image_bytes({"image_ref": str(tmp_path)}, 1 << 20)
+    assert isinstance(out, Dropped) and out.reason == "image_read_error" and "a folder" in out.detail

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from tuwen.transforms.image import ImageConfig, ImageResult, process_image
-from tuwen.transforms.sources import read_bytes
+from tuwen.transforms.sources import NotARegularFile, read_bytes
 from tuwen.transforms.text import TextCleaner
 from tuwen.transforms.text_steps import mask_only
 
@@ -54,6 +54,8 @@ def read_image_bytes(pair: dict, limit: int) -> Any:
         data = read_bytes(pair["image_ref"], limit)
     except FileNotFoundError as e:
         return Dropped("image_missing", f"{pair['image_ref']}: {e.strerror or e}")
+    except NotARegularFile as e:
+        return Dropped("image_read_error", f"{pair['image_ref']}: {e}")
     except Exception as e:  # BeamIOError, permissions, a folder: one reason, the message as detail
         missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
         return Dropped("image_missing" if missing else "image_read_error",

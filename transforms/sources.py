@@ -11,6 +11,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -105,9 +106,24 @@ def resolve_image_ref(manifest_path: str, ref: str) -> str:
     return os.path.join(os.path.dirname(manifest_path), ref)
 
 
+class NotARegularFile(OSError):
+    """An image path that names a folder, FIFO, socket or device: never opened for reading."""
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
 def read_bytes(path: str, limit: int) -> bytes:
     """Read a whole file, at most ``limit`` + 1 bytes (so a caller can tell it is too large)."""
     if not _has_scheme(path):  # the common local case, without FileSystems' wrapper
+        kind = os.stat(path).st_mode  # FileNotFoundError for a missing file
+        if not stat.S_ISREG(kind):  # a FIFO would block the worker forever; a device never ends
+            raise NotARegularFile(f"not a regular file ({_file_kind(kind)})")
         with open(path, "rb") as f:
             # read(n) allocates n bytes up front: ask for the file's size, not the limit
             return f.read(min(os.fstat(f.fileno()).st_size, limit) + 1)
