@@ -119,13 +119,12 @@ def plot_histogram(path: str, matched, shuffled, threshold: float, reference: fl
 def _checked_pairs(opts, files, limit: int, skipped: Counter):
     """The pairs the run would score, in input order: (id, cleaned text, decoded image); ``skipped`` counts the
     others by the reason the run would give."""
-    from tuwen.pipeline.stages import _normalized_texts
+    from apache_beam.io.filesystems import FileSystems
+
+    from tuwen.pipeline.stages import normalized_texts
     from tuwen.transforms.boilerplate import mine_boilerplate, read_tsv
-    from tuwen.transforms.image import ImageConfig
     from tuwen.transforms.pairs import Dropped, check_pair
     from tuwen.transforms.sources import read_pairs
-
-    from apache_beam.io.filesystems import FileSystems
 
     text_config = opts.text_steps_config()
     fragments = None
@@ -134,13 +133,11 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
             with FileSystems.open(opts.boilerplate_list) as fh:
                 fragments = read_tsv(io.StringIO(fh.read().decode("utf-8")))
         else:  # the run mines its own texts first; so does calibration, over the same texts
-            texts = [t for f in files for t in _normalized_texts(f, opts.max_text_chars)]
+            texts = [t for f in files for t in normalized_texts(f, opts.max_text_chars)]
             fragments = mine_boilerplate(texts, **opts.mining_thresholds())
     masking = text_config.masking_steps()
     cleaner = text_config.build(fragments, masking)
-    image_config = ImageConfig(min_side=opts.min_side, max_aspect_ratio=opts.max_aspect_ratio,
-                               jpeg_quality=opts.jpeg_quality, max_side=opts.max_side, max_pixels=opts.max_pixels,
-                               max_image_bytes=opts.max_image_bytes)
+    image_config = opts.image_config()
     seen: set = set()
     for f in files:
         for pair in read_pairs(f, ()):

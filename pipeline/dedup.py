@@ -61,7 +61,8 @@ def list_index_parts(index_dir: str, output: str) -> list[str]:
     return sorted(p for p in found if p.rsplit("/", 1)[-1] != own)
 
 
-def read_part(path: str) -> "pyarrow.Table":
+def read_part(path: str):
+    """One index part as a pyarrow Table of the index columns."""
     import pyarrow.parquet as pq
 
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as fh:

@@ -125,6 +125,13 @@ class TuwenOptions(PipelineOptions):
                                default_lexicons=not self.no_default_lexicons,
                                default_allowlist=not self.no_default_allowlist, max_chars=self.max_text_chars)
 
+    def image_config(self):
+        from tuwen.transforms.image import ImageConfig
+
+        return ImageConfig(min_side=self.min_side, max_aspect_ratio=self.max_aspect_ratio,
+                           jpeg_quality=self.jpeg_quality, max_side=self.max_side, max_pixels=self.max_pixels,
+                           max_image_bytes=self.max_image_bytes)
+
     def mining_thresholds(self) -> dict:
         return {"min_doc_count": self.boilerplate_min_docs, "min_distinct_share": self.boilerplate_min_distinct,
                 "sample_size": self.boilerplate_sample}

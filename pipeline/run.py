@@ -23,7 +23,6 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from tuwen.pipeline import dedup, stages
 from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
-from tuwen.transforms.image import ImageConfig
 from tuwen.transforms.sources import InputError, _absolute, expand_inputs
 
 log = logging.getLogger("tuwen")
@@ -75,9 +74,7 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict. ``scorer`` is the
     checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs."""
     staging = FileSystems.join(output, "_staging")
-    image_config = ImageConfig(min_side=opts.min_side, max_aspect_ratio=opts.max_aspect_ratio,
-                               jpeg_quality=opts.jpeg_quality, max_side=opts.max_side, max_pixels=opts.max_pixels,
-                               max_image_bytes=opts.max_image_bytes)
+    image_config = opts.image_config()
     keep = opts.keep_column_list()
     dedup_mode = opts.dedup_mode()
     cross_run = bool(opts.dedup_index)

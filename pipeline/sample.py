@@ -9,14 +9,20 @@
 - ``crawl-000.tar``: an img2dataset-style WebDataset shard (``KEY.jpg``, ``KEY.txt``, ``KEY.json``).
 Some captions carry a person name, a sensitive word, a seed boilerplate phrase, or a site suffix shared by a quarter
 of the good pairs (which the run's boilerplate mining finds).
+For a relevance filter to act on, it also holds pictures a caption can describe (one to three shapes of one colour on
+a plain background): ``match-NNN`` captioned with exactly what is drawn, ``mismatch-NNN`` with another colour and
+another shape, ``dup-NNN`` exact copies of matched pairs (the copy wins: same area, smaller id) and
+``same-text-other-image`` (a matched pair's text with another picture: no duplicate).
 ``expected.json`` lists what each special pair must become (``kept`` or its reject reason): ``by_id``, and ``by_row``
-(``source#row``) for rows whose id is not theirs alone (malformed lines, the second row of a duplicate id).
+(``source#row``) for rows whose id is not theirs alone (malformed lines, the second row of a duplicate id); and
+``matched`` / ``mismatched``: the ids whose outcome in a scored run depends on the model (not in ``by_id``).
 """
 from __future__ import annotations
 
 import argparse
 import io
 import json
+import math
 import os
 import random
 import struct
@@ -53,6 +59,59 @@ def picture(rng: random.Random, w: int, h: int, mode: str = "RGB") -> Image.Imag
         color = tuple(rng.randrange(256) for _ in range(3))
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x0, y0, x1, y1], fill=color)
     return im.convert(mode) if mode != "RGB" else im
+
+
+# Pictures a caption can describe, for the relevance demo: plain shapes of one colour on a plain background.
+SHAPE_COLORS = {"红色": (215, 30, 35), "蓝色": (30, 70, 215), "绿色": (30, 155, 60), "黄色": (245, 205, 20),
+                "紫色": (135, 45, 175), "橙色": (245, 125, 20), "黑色": (25, 25, 25)}
+BACKGROUNDS = {"白色": (250, 250, 250), "灰色": (175, 175, 175), "米色": (235, 222, 190)}
+SHAPES = ["圆形", "正方形", "三角形", "星形"]
+COUNTS = {1: "一个", 2: "两个", 3: "三个"}
+# No separator characters (spaces, colons, dashes, brackets...): boilerplate mining only proposes fragments that
+# end at one, so none of these shared wordings can be mined and stripped. Checked with `tuwen text` (no <人名>).
+SHAPE_TEMPLATES = ["{bg}背景上有{n}{c}的{s}。", "{n}{c}的{s}画在{bg}的底色上。", "图中是{n}{c}{s}，背景是{bg}。",
+                   "在{bg}的纸上画着{n}{c}的{s}。", "画面里有{n}{c}的{s}。", "{bg}的底色上画了{n}{c}{s}。",
+                   "这幅图上是{n}{c}的{s}，底色是{bg}。", "简单的{bg}背景，上面有{n}{c}的{s}。"]
+
+
+def shape_caption(rng: random.Random, color: str, shape: str, count: int, background: str) -> str:
+    return rng.choice(SHAPE_TEMPLATES).format(bg=background, n=COUNTS[count], c=color, s=shape)
+
+
+def shape_picture(rng: random.Random, color: str, shape: str, count: int, background: str) -> Image.Image:
+    """``count`` shapes of one colour on a plain background (a little noise in both), inside the centred square that
+    a centre crop keeps, on cells of a 1×1, 2×2 or 3×3 grid so they never overlap."""
+    w = rng.choice([256, 288, 320, 384])
+    h = max(256, int(w * rng.uniform(0.8, 1.25)))
+    shade = rng.randrange(-8, 9)  # brightness only: the background keeps its hue
+    bg = tuple(min(255, max(0, v + shade)) for v in BACKGROUNDS[background])
+    fill = tuple(min(255, max(0, v + rng.randrange(-15, 16))) for v in SHAPE_COLORS[color])
+    im = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(im)
+    side = min(w, h)
+    x_off, y_off = (w - side) // 2, (h - side) // 2
+    grid = rng.choice({1: [1, 2], 2: [2], 3: [2, 3]}[count])
+    cell = side / grid
+    cells = rng.sample([(r, c) for r in range(grid) for c in range(grid)], count)
+    for r, c in cells:
+        size = cell * (rng.uniform(0.5, 0.75) if grid == 1 else rng.uniform(0.65, 0.9))
+        cx = x_off + (c + 0.5) * cell + rng.uniform(-1, 1) * (cell - size) / 2
+        cy = y_off + (r + 0.5) * cell + rng.uniform(-1, 1) * (cell - size) / 2
+        half = size / 2
+        if shape == "圆形":
+            draw.ellipse([cx - half, cy - half, cx + half, cy + half], fill=fill)
+        elif shape == "正方形":
+            draw.rectangle([cx - half, cy - half, cx + half, cy + half], fill=fill)
+        elif shape == "三角形":
+            draw.polygon([(cx, cy - half), (cx + half, cy + half * 0.8), (cx - half, cy + half * 0.8)], fill=fill)
+        else:  # 星形: a five-pointed star
+            pts = []
+            for k in range(10):
+                rad = half if k % 2 == 0 else half * 0.42
+                a = -math.pi / 2 + k * math.pi / 5
+                pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
+            draw.polygon(pts, fill=fill)
+    return im
 
 
 def jpeg(im: Image.Image, **kw) -> bytes:
@@ -102,8 +161,74 @@ def gray16(rng: random.Random) -> bytes:
     arr = np.linspace(0, 65535, 320 * 300, dtype=np.uint16).reshape(300, 320)
     return png(Image.fromarray(arr, "I;16"))
 
+N_MATCHED = 240
+N_MISMATCHED = 40
+N_EXACT_DUPLICATES = 4
 
-def generate(out: str, n_good: int = 72, seed: int = 0) -> dict:
+
+def shape_pairs(out: str, add_image, add_line, expected: dict, n_matched: int, n_mismatched: int,
+                seed: int) -> tuple[list, list]:
+    """The relevance demo's pairs (their own random stream, so the other pairs do not change with them):
+
+    - ``match-NNN``: a shape picture and a caption saying exactly what is drawn (colour, shape, count, background);
+    - ``mismatch-NNN``: a shape picture whose caption names another colour and another shape (same count and
+      background), kept by a run without scorer;
+    - ``dup-NNN``: the image bytes (own file) and text of a matched pair; same area, and ``dup-`` < ``match-``, so
+      the dup is kept and the ``match-`` pair it copies is rejected ``duplicate_pair``;
+    - ``same-text-other-image``: a matched pair's text with another picture of it: no duplicate, kept.
+
+    Every caption is distinct except those two kinds. Returns the ids whose outcome in a scored run depends on the
+    model: (matched, mismatched); the dup winners count as matched, the ``match-`` losers not.
+    """
+    rng = random.Random(f"tuwen-sample-shapes-{seed}")
+    used: set[str] = set()
+
+    def draw_pair(wrong: bool):
+        while True:
+            color, shape = rng.choice(list(SHAPE_COLORS)), rng.choice(SHAPES)
+            count, background = rng.choice(list(COUNTS)), rng.choice(list(BACKGROUNDS))
+            said_color, said_shape = color, shape
+            if wrong:
+                said_color = rng.choice([c for c in SHAPE_COLORS if c != color])
+                said_shape = rng.choice([s for s in SHAPES if s != shape])
+            text = shape_caption(rng, said_color, said_shape, count, background)
+            if text not in used:
+                used.add(text)
+                return text, shape_picture(rng, color, shape, count, background), (color, shape, count, background)
+
+    matched, mismatched, pictures = [], [], {}
+    for i in range(n_matched):
+        text, im, what = draw_pair(False)
+        pair_id = f"match-{i:03d}"
+        data = jpeg(im)
+        add_line({"id": pair_id, "text": text, "image": add_image(f"{pair_id}.jpg", data)})
+        matched.append(pair_id)
+        pictures[pair_id] = (text, data, what)
+    for i in range(n_mismatched):
+        text, im, _ = draw_pair(True)
+        pair_id = f"mismatch-{i:03d}"
+        add_line({"id": pair_id, "text": text, "image": add_image(f"{pair_id}.jpg", jpeg(im))})
+        mismatched.append(pair_id)
+    # exact duplicates of every (n_matched // N_EXACT_DUPLICATES)-th matched pair, starting at the 4th
+    step = max(1, n_matched // N_EXACT_DUPLICATES)
+    for k, i in enumerate(range(3, n_matched, step)[:N_EXACT_DUPLICATES]):
+        original = f"match-{i:03d}"
+        text, data, _ = pictures[original]
+        pair_id = f"dup-{k:03d}"
+        add_line({"id": pair_id, "text": text, "image": add_image(f"{pair_id}.jpg", data)})
+        matched.remove(original)
+        expected[original] = "duplicate_pair"
+        matched.append(pair_id)
+    if n_matched:
+        text, _, (color, shape, count, background) = pictures["match-000"]
+        add_line({"id": "same-text-other-image", "text": text,
+                  "image": add_image("same-text-other-image.jpg",
+                                     jpeg(shape_picture(rng, color, shape, count, background)))}, "kept")
+    return sorted(matched), mismatched
+
+
+def generate(out: str, n_good: int = 72, seed: int = 0, n_matched: int = N_MATCHED,
+             n_mismatched: int = N_MISMATCHED) -> dict:
     """Write the corpus into ``out``; returns {id: expected outcome} for the special pairs."""
     rng = random.Random(seed)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
@@ -173,6 +298,7 @@ def generate(out: str, n_good: int = 72, seed: int = 0) -> dict:
                             ensure_ascii=False).encode())
     lines.append(b'{"id": "malformed", "text": "\xe5\x8d\x8a\xe8\xa1\x8c JSON", ')  # cut off: malformed_line
     lines.append(b'{"id": "not_utf8", "text": "\xd6\xd0\xce\xc4 GBK bytes", "image": "images/good-003.jpg"}')
+    matched, mismatched = shape_pairs(out, add_image, add_line, expected, n_matched, n_mismatched, seed)
     with open(os.path.join(out, "pairs.jsonl"), "wb") as fh:
         fh.write(b"\n".join(lines) + b"\n")
     for row, line in enumerate(lines):  # rows without a usable id are known by source#row
@@ -212,8 +338,9 @@ def generate(out: str, n_good: int = 72, seed: int = 0) -> dict:
         member("000000099.txt", "只有文字没有图片。".encode())
         expected["crawl-000.tar#000000099"] = "missing_image"
     with open(os.path.join(out, "expected.json"), "w") as fh:
-        json.dump({"by_id": expected, "by_row": by_row}, fh, ensure_ascii=False, indent=1, sort_keys=True)
-    return {"by_id": expected, "by_row": by_row}
+        json.dump({"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched}, fh,
+                  ensure_ascii=False, indent=1, sort_keys=True)
+    return {"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched}
 
 
 def main(argv=None) -> int:

@@ -22,9 +22,9 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from tuwen.transforms import shards as fmt
-from tuwen.transforms.image import ImageConfig, process_image
+from tuwen.transforms.image import ImageConfig
 from tuwen.transforms.reasons import REASONS, stage_of
-from tuwen.transforms.sources import InputFile, read_bytes, read_pairs, read_texts
+from tuwen.transforms.sources import InputFile, read_pairs, read_texts
 from tuwen.transforms.text import EditedText, Normalize
 from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
@@ -133,7 +133,7 @@ class ReadPairs(beam.PTransform):
                 | "ReadRows" >> beam.FlatMap(read_pairs, self.keep_columns))
 
 
-def _normalized_texts(f: InputFile, max_chars: int):
+def normalized_texts(f: InputFile, max_chars: int):
     normalize = Normalize()
     for raw in read_texts(f):
         if len(raw) <= max_chars:
@@ -155,7 +155,7 @@ class ReadTexts(beam.PTransform):
         return (pbegin
                 | "ListInputFiles" >> beam.Create(self.files)
                 | "SpreadInputFiles" >> beam.Reshuffle()
-                | "ReadTexts" >> beam.FlatMap(_normalized_texts, self.max_chars))
+                | "ReadTexts" >> beam.FlatMap(normalized_texts, self.max_chars))
 
 
 class MineRunBoilerplate(beam.PTransform):

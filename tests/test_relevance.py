@@ -321,7 +321,6 @@ def test_calibrate_scores_exactly_what_the_run_scored(scored, corpus, scorer_dir
     assert "ROC AUC" in captured.err and plot.stat().st_size > 1000
     assert Image.open(plot).format == "PNG"
     # the scores calibrate computes for matched pairs are the run's
-    import numpy as np
     from tuwen.pipeline.relevance import load_checked_scorer
     from tuwen.transforms.relevance import embed_in_batches, pair_scores
     from tuwen.pipeline.calibrate import _checked_pairs
