@@ -392,3 +392,12 @@ def test_fetch_once_copies_a_model_folder_or_file_once(scorer_dir, tmp_path, mon
     assert fetch_once(str(scorer_dir) + "/") == local
     one = fetch_once(str(scorer_dir / "final" / "config.json"))
     assert open(one, "rb").read() == (scorer_dir / "final" / "config.json").read_bytes()
+
+
+def test_a_run_without_a_scorer_never_imports_torch(corpus, tmp_path):
+    code = ("import sys; from tuwen.pipeline.run import run; "
+            f"run(['--input={corpus}/*.jsonl', '--output={tmp_path / 'o'}', '--progress-seconds=0']); "
+            "print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "False"
