@@ -140,7 +140,7 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
     image_config = opts.image_config()
     seen: set = set()
     for f in files:
-        for pair in read_pairs(f, ()):
+        for pair in read_pairs(f, (), image_config.max_image_bytes):
             if limit and len(seen) >= limit:
                 return
             if pair["id"] in seen:

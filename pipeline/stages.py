@@ -121,16 +121,18 @@ def reject_row(o: Rejected) -> dict:
 class ReadPairs(beam.PTransform):
     """Input files → one dict per pair (inline bytes for Parquet/tar rows, an ``image_ref`` for path rows)."""
 
-    def __init__(self, files: Sequence[InputFile], keep_columns: Sequence[str] = ()):
+    def __init__(self, files: Sequence[InputFile], keep_columns: Sequence[str] = (),
+                 max_image_bytes: int = ImageConfig.max_image_bytes):
         super().__init__()
         self.files = list(files)
         self.keep_columns = tuple(keep_columns)
+        self.max_image_bytes = max_image_bytes  # tar members over it are skipped unread
 
     def expand(self, pbegin):
         return (pbegin
                 | "ListInputFiles" >> beam.Create(self.files)
                 | "SpreadInputFiles" >> beam.Reshuffle()
-                | "ReadRows" >> beam.FlatMap(read_pairs, self.keep_columns))
+                | "ReadRows" >> beam.FlatMap(read_pairs, self.keep_columns, self.max_image_bytes))
 
 
 def normalized_texts(f: InputFile, max_chars: int):

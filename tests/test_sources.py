@@ -123,3 +123,76 @@ def test_truncated_tar_reports_where_it_stopped(tmp_path):
     p.write_bytes(data[:6000])
     rows = list(read_tar(InputFile(str(p), "t.tar", "tar")))
     assert rows[-1]["reason"] == "unreadable_input"
+
+
+def _tar_with(path, members):
+    """members: (name, data) or (name, size) for a member of `size` zero bytes written without holding them."""
+    with open(path, "wb") as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            if isinstance(data, int):
+                info.size = data
+                tar.addfile(info, _Zeros(data))
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, n):
+        self.left = n
+
+    def read(self, n=-1):
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        return b"\0" * n
+
+
+def test_tar_members_over_their_limits_are_skipped_unread(tmp_path, monkeypatch):
+    path = tmp_path / "big.tar"
+    _tar_with(path, [("a.jpg", 5_000_000), ("a.txt", "大图片".encode()),
+                     ("b.jpg", b"\xff\xd8small"), ("b.txt", 2_000_000),
+                     ("c.jpg", b"\xff\xd8ok"), ("c.txt", "好".encode()), ("c.bin", 3_000_000), ("c.json", 2_000_000)])
+    read = []
+    original = tarfile.TarFile.extractfile
+    monkeypatch.setattr(tarfile.TarFile, "extractfile",
+                        lambda self, info: read.append(info.name) or original(self, info))
+    pairs = {p["id"].split("#")[1]: p for p in read_tar(InputFile(str(path), "big.tar", "tar"),
+                                                        max_image_bytes=1_000_000)}
+    assert pairs["a"]["reason"] == "image_file_too_large" and "5000000 bytes" in pairs["a"]["detail"]
+    assert pairs["b"]["reason"] == "text_too_long"
+    assert pairs["c"]["text"] == "好" and pairs["c"]["image_bytes"] == b"\xff\xd8ok"
+    assert set(read) == {"a.txt", "b.jpg", "c.jpg", "c.txt"}  # nothing oversized, nothing unused was read
+
+
+def test_the_text_pass_over_a_tar_reads_no_image_member(tmp_path, monkeypatch):
+    from tuwen.transforms.sources import read_texts
+
+    path = tmp_path / "t.tar"
+    _tar_with(path, [("a.jpg", b"\xff\xd8a"), ("a.txt", "一".encode()), ("b.png", b"\x89PNG"), ("b.txt", "二".encode()),
+                     ("c.txt", "没有图片".encode())])
+    read = []
+    original = tarfile.TarFile.extractfile
+    monkeypatch.setattr(tarfile.TarFile, "extractfile",
+                        lambda self, info: read.append(info.name) or original(self, info))
+    assert list(read_texts(InputFile(str(path), "t.tar", "tar"))) == ["一", "二"]
+    assert set(read) == {"a.txt", "b.txt", "c.txt"}
+
+
+@pytest.mark.slow
+def test_a_run_over_a_tar_with_a_600_mb_member_stays_small(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "crawl.tar"
+    _tar_with(path, [("a.jpg", 600 * 1024 * 1024), ("a.txt", "很大的图片。".encode())])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "tuwen.cli", "run", f"--input={path}", f"--output={out}",
+                             "--progress-seconds=0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    assert usage.ru_maxrss < 600 * 1024  # KiB: the member never entered memory
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["rejected_by_reason"] == {"image_file_too_large": 1} and stats["read"] == 1

@@ -15,10 +15,12 @@ import stat
 import tarfile
 import zlib
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
+from tuwen.transforms.image import ImageConfig
 
 KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".jsonl.gz": "jsonl", ".parquet": "parquet", ".tar": "tar"}
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff")
@@ -213,16 +215,32 @@ def read_parquet(f: InputFile, keep_columns: Sequence[str] = (), batch_size: int
         yield _reject(f, row, "unreadable_input", f"{type(e).__name__}: {e}", pair_id=f"{f.source}#unreadable@{row}")
 
 
-def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
+TEXT_MEMBER_LIMIT = 1 << 20  # a tar's txt/json member larger than this is never read (text_too_long)
+DEFAULT_MAX_IMAGE_BYTES = ImageConfig.max_image_bytes  # --max-image-bytes' default
+_TEXT_MEMBERS = ("txt", "gen.txt", "json")
+
+
+class _Unread(NamedTuple):
+    """A tar member skipped unread because of its size."""
+    size: int
+
+
+def read_tar(f: InputFile, keep_columns: Sequence[str] = (), max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES,
+             texts_only: bool = False) -> Iterator[dict]:
     """img2dataset-style WebDataset shards: consecutive members sharing a key form one pair (``KEY.jpg``,
-    ``KEY.txt``, ``KEY.json``, optional ``KEY.gen.txt``). ``row`` is the sample's 0-based position."""
+    ``KEY.txt``, ``KEY.json``, optional ``KEY.gen.txt``). ``row`` is the sample's 0-based position.
+
+    Memory stays bounded whatever the tar holds: members of other kinds are never read, an image member over
+    ``max_image_bytes`` is skipped unread (``image_file_too_large``), a text member over 1 MiB too (``text_too_long``;
+    an oversized json or gen.txt is just ignored). ``texts_only`` reads no image member at all (corpus-wide text
+    passes)."""
     row = 0
     current_key, members = None, {}
 
     def emit(key: str, parts: dict, row: int) -> dict:
         pair_id = f"{f.source}#{key}"
         meta = {}
-        if "json" in parts:
+        if "json" in parts and not isinstance(parts["json"], _Unread):
             try:
                 meta = json.loads(parts["json"].decode("utf-8"))
                 meta = meta if isinstance(meta, dict) else {}
@@ -230,16 +248,26 @@ def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
                 meta = {}
         record = {k: v for k, v in meta.items() if k in keep_columns}
         record["id"] = pair_id
+        if isinstance(parts.get("txt"), _Unread):
+            return _reject(f, row, "text_too_long", f"text member of {parts['txt'].size} bytes > "
+                           f"{TEXT_MEMBER_LIMIT} (not read)", pair_id=pair_id)
         for name in ("txt", "gen.txt"):
-            if name in parts:
+            if name in parts and not isinstance(parts[name], _Unread):
                 try:
                     record["text" if name == "txt" else "gen_text"] = parts[name].decode("utf-8")
                 except UnicodeDecodeError as e:
                     if name == "txt":
                         return _reject(f, row, "invalid_utf8", str(e), pair_id=pair_id)
         image = next((parts[e] for e in IMAGE_EXTS if e in parts), None)
+        if isinstance(image, _Unread):
+            if "text" not in record:
+                return _reject(f, row, "missing_text", "no txt member", pair_id=pair_id)
+            return _reject(f, row, "image_file_too_large", f"image member of {image.size} bytes > "
+                           f"--max-image-bytes {max_image_bytes} (not read)", pair_id=pair_id)
         if image is not None:
             record["image_bytes"] = image
+        elif texts_only and parts.get("has_image"):
+            record["image_bytes"] = b"(not read)"
         pair = _pair_from_record(f, row, record, keep_columns)
         pair["id"] = pair_id
         return pair
@@ -259,6 +287,18 @@ def read_tar(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
                             yield emit(current_key, members, row)
                             row += 1
                         current_key, members = key, {}
+                    if ext in IMAGE_EXTS:
+                        if texts_only:
+                            members["has_image"] = True
+                            continue
+                        limit = max_image_bytes
+                    elif ext in _TEXT_MEMBERS:
+                        limit = TEXT_MEMBER_LIMIT
+                    else:
+                        continue  # a member no pair uses is never read (the stream skips over it)
+                    if info.size > limit:
+                        members[ext] = _Unread(info.size)
+                        continue
                     data = tar.extractfile(info)
                     members[ext] = data.read() if data is not None else b""
                 end = tar.offset
@@ -295,10 +335,14 @@ def read_texts(f: InputFile) -> Iterator[str]:
         except Exception:
             return
         return
-    for pair in read_pairs(f):
+    pairs = read_tar(f, texts_only=True) if f.kind == "tar" else read_pairs(f)
+    for pair in pairs:
         if "reason" not in pair and isinstance(pair.get("text"), str):
             yield pair["text"]
 
 
-def read_pairs(f: InputFile, keep_columns: Sequence[str] = ()) -> Iterator[dict]:
+def read_pairs(f: InputFile, keep_columns: Sequence[str] = (),
+               max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> Iterator[dict]:
+    if f.kind == "tar":
+        return read_tar(f, keep_columns, max_image_bytes)
     return READERS[f.kind](f, keep_columns)
