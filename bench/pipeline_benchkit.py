@@ -213,3 +213,15 @@ def mb(n_bytes: int) -> str:
 
 if __name__ == "__main__" and len(sys.argv) > 1 and sys.argv[1] == "--rusage-wrap":
     sys.exit(_rusage_wrap(sys.argv[2:]))
+
+
+def run_counted(cmd: list[str], out: Path, n: int, log_path: Path):
+    """One timed ``tuwen run`` (tree RSS polled) and its stats.json: (result, stats, counts_ok), or None when the
+    command failed (its output tail printed)."""
+    res = run_timed(cmd, poll_rss=True, log_path=log_path)
+    if res.returncode != 0:
+        print(f"run failed with exit {res.returncode}: {shell_line(cmd)}; last output:\n{res.output_tail}")
+        return None
+    stats = json.loads((out / "stats.json").read_text())
+    ok = stats["read"] == stats["kept"] + stats["rejected"] == n and (out / "_SUCCESS").exists()
+    return res, stats, ok

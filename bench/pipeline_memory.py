@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import shlex
 import shutil
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos  # noqa: E402
-from pipeline_benchkit import TUWEN, WORK, mb, run_timed, shell_line, tar_digests, tuwen_version_check  # noqa: E402
+from pipeline_benchkit import TUWEN, WORK, mb, run_counted, shell_line, tar_digests, tuwen_version_check  # noqa: E402
 
 PROMISE = 1.3
 
@@ -83,12 +82,10 @@ def main(argv=None) -> int:
         shutil.rmtree(out, ignore_errors=True)
         cmd = tuwen_cmd(set_dir, out, args)
         commands[label] = shell_line(cmd)
-        res = run_timed(cmd, poll_rss=True, log_path=work / f"run-{name}.log")
-        if res.returncode != 0:
-            print(f"run {label} failed with exit {res.returncode}; last output:\n{res.output_tail}")
+        counted = run_counted(cmd, out, n, work / f"run-{name}.log")
+        if counted is None:
             return 1
-        stats = json.loads((out / "stats.json").read_text())
-        ok = stats["read"] == stats["kept"] + stats["rejected"] == n and (out / "_SUCCESS").exists()
+        res, stats, ok = counted
         runs[label] = (res, stats, out)
         print(f"  {label:<15} n={n:<5} peak tree RSS {mb(res.peak_tree_rss):>9}  largest process "
               f"{mb(res.max_rss_one_process):>9}  {res.wall_s:6.1f} s  read {stats['read']} kept {stats['kept']} "

@@ -16,7 +16,6 @@ image is 2.3 MB) crossed a shuffle, C would need gigabytes more than A: the grow
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import shutil
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos  # noqa: E402
-from pipeline_benchkit import WORK, mb, run_timed, shell_line, tuwen_version_check  # noqa: E402
+from pipeline_benchkit import WORK, mb, run_counted, shell_line, tuwen_version_check  # noqa: E402
 from pipeline_memory import file_digests, tuwen_cmd  # noqa: E402
 from relevance_speed import ensure_model  # noqa: E402
 
@@ -75,12 +74,10 @@ def main(argv=None) -> int:
                                 tuwen_args=(scorer_args + " " if scored else "") + args.tuwen_args)
         cmd = tuwen_cmd(set_dir, out, ns)
         commands[label] = shell_line(cmd)
-        res = run_timed(cmd, poll_rss=True, log_path=work / f"run-{name}.log")
-        if res.returncode != 0:
-            print(f"run {label} failed with exit {res.returncode}; last output:\n{res.output_tail}")
+        counted = run_counted(cmd, out, n, work / f"run-{name}.log")
+        if counted is None:
             return 1
-        stats = json.loads((out / "stats.json").read_text())
-        ok = stats["read"] == stats["kept"] + stats["rejected"] == n and (out / "_SUCCESS").exists()
+        res, stats, ok = counted
         runs[label] = (res, stats, out)
         print(f"  {label:<15} n={n:<5} peak tree RSS {mb(res.peak_tree_rss):>9}  largest process "
               f"{mb(res.max_rss_one_process):>9}  {res.wall_s:6.1f} s wall {res.cpu_s:6.1f} s cpu  read "
