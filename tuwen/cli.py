@@ -36,7 +36,8 @@ COMMANDS = {
 
 def usage() -> str:
     lines = ["usage: tuwen COMMAND [options]   (tuwen COMMAND --help for a command's options)", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, _, help_) in COMMANDS.items()]
+    width = max(len(name) for name in COMMANDS)
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, _, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 
