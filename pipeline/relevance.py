@@ -74,7 +74,8 @@ def load_checked_scorer(cfg: ScorerConfig):
 
 
 class ScorerModelHandler(ModelHandler):
-    """(decoded RGB image, cleaned text) → (score, embeddings or None), in batches of one fixed size."""
+    """(decoded RGB image or its preprocessed array, cleaned text) → (score, embeddings or None), in batches of one
+    fixed size."""
 
     def __init__(self, cfg: ScorerConfig):
         super().__init__()
@@ -104,15 +105,16 @@ class ScorerModelHandler(ModelHandler):
         return "tuwen_scorer"
 
     def get_num_bytes(self, batch) -> int:
-        return sum(b[0].width * b[0].height * 3 + len(b[1].encode("utf-8")) for b in batch)
+        return sum(getattr(b[0], "nbytes", None) or b[0].width * b[0].height * 3 for b in batch)
 
 
 def _as_example(item):
     # The decoded image goes into the example alone: KeyedModelHandler pickles the keys of every batch to count
     # their bytes (Beam 2.77), which with the image inside cost ~10 % of a tiny model's scoring time.
     ident, checked = item
-    decoded, checked.image.decoded = checked.image.decoded, None
-    return ((ident, checked), (decoded, checked.text))
+    image = checked.pixels if checked.pixels is not None else checked.image.decoded
+    checked.pixels = checked.image.decoded = None
+    return ((ident, checked), (image, checked.text))
 
 
 def _attach_score(keyed, with_embeddings: bool):

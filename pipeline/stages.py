@@ -233,12 +233,16 @@ class _CheckPairs(beam.DoFn):
     main output, rejects on REJECTED. The decoded image rides along only when the scorer needs it."""
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress_seconds: float,
-                 fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False):
+                 fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False,
+                 scorer=None):
         self.image_config = image_config
         self.text_config = text_config
         self.progress_seconds = progress_seconds
         self.fragments = fragments  # a reviewed boilerplate list; None: the run's mined list (a side input)
         self.keep_decoded = keep_decoded
+        # With a per-process scorer, its preprocessing runs here: the small model input rides to the batch instead
+        # of the decoded image, which the SDK would otherwise pickle whenever it samples element sizes.
+        self.scorer_cfg = scorer if scorer is not None and not scorer.large_model else None
         self.perceptual_hash = perceptual_hash
 
     def setup(self):
@@ -247,6 +251,11 @@ class _CheckPairs(beam.DoFn):
         self.cleaner = None
         self.counters = _Counters()
         self.progress = _Progress(self.progress_seconds)
+        self.preprocess = None
+        if self.scorer_cfg is not None:
+            from tuwen.pipeline.relevance import load_checked_scorer  # once per process, shared with the handler
+
+            self.preprocess = load_checked_scorer(self.scorer_cfg).preprocess
 
     def teardown(self):
         if self.progress_seconds and self.progress.seen:
@@ -271,7 +280,10 @@ class _CheckPairs(beam.DoFn):
             self.counters.inc(name)
         if self.perceptual_hash:
             out.fields["phash"] = perceptual_hash(out.image.decoded)
-        if not self.keep_decoded:
+        if self.preprocess is not None:
+            out.pixels = self.preprocess(out.image.decoded)
+            out.image.decoded = None
+        elif not self.keep_decoded:
             out.image.decoded = None
         self.progress.passed += 1
         yield (pair["id"], pair["source"], pair["row"]), out
@@ -340,7 +352,8 @@ class CheckAndStage(beam.PTransform):
     def _one_path(self, pairs, label: str, side: dict):
         phash = self.dedup_mode == "text-image" or self.cross_run
         checked = pairs | f"Check{label}" >> beam.ParDo(
-            _CheckPairs(*self.check_args, keep_decoded=self.scorer is not None, perceptual_hash=phash),
+            _CheckPairs(*self.check_args, keep_decoded=self.scorer is not None, perceptual_hash=phash,
+                        scorer=self.scorer),
             **side).with_outputs(REJECTED, main="checked")
         passed = checked.checked
         if self.scorer is not None:

@@ -31,6 +31,7 @@ class Checked:
     image: ImageResult  # .jpeg, sizes, sha256, and .decoded (RGB PIL image) until the scorer has seen it
     fields: dict = field(default_factory=dict)  # later stages' values for KEY.json and the index (score, phash)
     index_fields: dict = field(default_factory=dict)  # float16 vectors for the index alone (--write-embeddings)
+    pixels: Any = None  # the scorer's preprocessed input, when made in the check stage (instead of .image.decoded)
     counters: list = field(default_factory=list)  # counter names to bump (gen_text drops)
 
     def staged_meta(self) -> dict:

@@ -34,7 +34,8 @@ def round_score(value: float) -> float:
 
 
 def embed_in_batches(scorer, images: Sequence, texts: Sequence[str], batch_size: int):
-    """(image embeddings [N, D], text embeddings [N, D]) of aligned decoded images and texts, in batches of exactly
+    """(image embeddings [N, D], text embeddings [N, D]) of aligned decoded images (or their preprocessed arrays) and
+    texts, in batches of exactly
     ``batch_size`` (the last padded by repeating its final pair): a row's bits never depend on its neighbours."""
     import numpy as np
 
@@ -44,7 +45,8 @@ def embed_in_batches(scorer, images: Sequence, texts: Sequence[str], batch_size:
         n = len(ims)
         ims += [ims[-1]] * (batch_size - n)
         txs += [txs[-1]] * (batch_size - n)
-        img, txt = scorer.embed(np.stack([scorer.preprocess(im) for im in ims]), scorer.tokenize(txs))
+        pixels = np.stack([im if isinstance(im, np.ndarray) else scorer.preprocess(im) for im in ims])
+        img, txt = scorer.embed(pixels, scorer.tokenize(txs))
         imgs.append(img[:n])
         txts.append(txt[:n])
     if not imgs:
