@@ -6,9 +6,12 @@ import re
 from importlib import resources
 from pathlib import Path
 
+import ahocorasick
 import pytest
 
 import tuwen.transforms.sensitive as S
+from tuwen.transforms import (sensitive_cache, sensitive_canonical, sensitive_hygiene, sensitive_lexicons,
+                              sensitive_matcher, sensitive_vocabulary)
 from tuwen.transforms.sensitive import (MaskSensitiveWords, SensitiveConfig, canonical_entry, classify_public_entry,
                                         common_vocabulary, get_matcher)
 from tuwen.transforms.text import NAME_TOKEN, TextCleaner
@@ -174,7 +177,7 @@ def test_no_removed_original_survives_in_the_cleaned_text(tmp_path):
         raw = rng.choice(fillers) + w + rng.choice(fillers)
         res = cleaner.clean(raw)
         canon = S.canonical_chars(res.text)
-        stream = S._SEPARATORS_RE.sub("", canon)
+        stream = sensitive_canonical._SEPARATORS_RE.sub("", canon)
         for word in words:
             if word.isascii():  # ASCII entries are whole words
                 assert word not in re.findall(r"[a-z0-9]+", canon), (raw, res.text)
@@ -202,11 +205,11 @@ def test_disk_cache_is_reused_and_keyed_by_the_lexicon_content(tmp_path):
     first = get_matcher(cfg)
     files = list((tmp_path / "cache").rglob("*.pkl"))
     assert len(files) == 1
-    S._MATCHERS.clear()
+    sensitive_cache._MATCHERS.clear()
     loaded = get_matcher(cfg)
     assert loaded is not first and "赌场" in loaded.info
     Path(lex).write_text("# tuwen-lexicon: trusted\n毒品\n", encoding="utf-8")
-    S._MATCHERS.clear()
+    sensitive_cache._MATCHERS.clear()
     changed = get_matcher(cfg)
     assert "毒品" in changed.info and "赌场" not in changed.info
     assert len(list((tmp_path / "cache").rglob("*.pkl"))) == 2
@@ -301,7 +304,7 @@ def test_batch_canonicalisation_agrees_with_one_at_a_time():
 
 
 def test_disk_cache_keeps_only_the_newest_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "CACHE_KEEP", 2)
+    monkeypatch.setattr(sensitive_cache, "CACHE_KEEP", 2)
     cache = str(tmp_path / "cache")
     for i in range(4):
         lex = _lexicon(tmp_path, f"t{i}.txt", [f"词{i}甲"], trusted=True)
@@ -330,7 +333,7 @@ def test_short_hits_glued_into_everyday_words_are_not_masked(text, masked):
 def _common_vocabulary_line_by_line() -> frozenset:
     """The reference reading of jieba's dictionary: every line, its frequency parsed, the thresholds applied."""
     words = set()
-    for line in S._jieba_dictionary_path().read_text(encoding="utf-8").splitlines():
+    for line in sensitive_vocabulary._jieba_dictionary_path().read_text(encoding="utf-8").splitlines():
         m = re.match(r"(\S+) (\d+)", line)
         if m:
             w, f = m.group(1), int(m.group(2))
@@ -340,13 +343,13 @@ def _common_vocabulary_line_by_line() -> frozenset:
 
 
 def test_common_vocabulary_equals_a_line_by_line_reading_of_the_dictionary():
-    assert S._jieba_dictionary_path() is not None
+    assert sensitive_vocabulary._jieba_dictionary_path() is not None
     assert common_vocabulary() == _common_vocabulary_line_by_line()
 
 
 def test_common_line_pattern_applies_the_thresholds():
     def words(text):
-        return S._common_words("\n" + text)
+        return sensitive_vocabulary._common_words("\n" + text)
     lines = "一个 100 m\n两个 99 m\n三个 0100 n\n草 3000 n\n花 2999 n\n树 12000\n女人 1000000 n\n"
     assert words(lines) == ["一个", "三个", "草", "树", "女人"]
 
@@ -355,10 +358,10 @@ def test_long_text_translation_equals_str_translate():
     table = S.char_table()
     bmp = "".join(chr(c) for c in table if c < 0x10000)
     text = ("普通的中文 text\n" + bmp) * 40
-    assert len(text) >= 100_000 and S._translate_long(text) == text.translate(table)
+    assert len(text) >= 100_000 and sensitive_canonical._translate_long(text) == text.translate(table)
     astral = text + "".join(chr(c) for c in table if c >= 0x10000) + "\U00020000"
-    assert S._translate_long(astral) == astral.translate(table)
-    assert S._translate_long("賭場ＡＢ") == "赌场ab"
+    assert sensitive_canonical._translate_long(astral) == astral.translate(table)
+    assert sensitive_canonical._translate_long("賭場ＡＢ") == "赌场ab"
 
 
 def test_made_of_common_words_agrees_with_a_plain_search():
@@ -381,10 +384,10 @@ def test_batch_classification_agrees_with_one_entry_at_a_time():
     entries = ["草", "一个", "黑狗", "哭泣的女人", "1978年", "援交", "ab", "qq123", "123", "13800138000", "出售冰毒",
                "冰毒网", "江泽民", "江泽", "3个", "为人民服务", "六四惨案", "女人", "大麻烟", "的"]
     keys = [canonical_entry(e) for e in entries]
-    trusted = S.ahocorasick.Automaton()
+    trusted = ahocorasick.Automaton()
     trusted.add_word("冰毒", "冰毒")
     trusted.make_automaton()
-    holders = {keys[i] for i in S._lines_holding(trusted, keys)}
+    holders = {keys[i] for i in sensitive_hygiene._lines_holding(trusted, keys)}
     allow = frozenset({"女人"})
     reasons = set()
     for min_chars in (1, 2, 3):
@@ -416,7 +419,7 @@ def test_lexicon_files_read_as_open_reads_them(tmp_path):
     lex = S.read_lexicon(str(p))
     assert lex.entries == ("赌场", "毒品", "大麻") and lex.trusted
     with open(p, encoding="utf-8-sig") as f:
-        assert S._read_text(p, "utf-8-sig") == f.read()
+        assert sensitive_lexicons._read_text(p, "utf-8-sig") == f.read()
 
 
 def test_opencc_pairs_equal_a_line_by_line_reading():
@@ -428,10 +431,10 @@ def test_opencc_pairs_equal_a_line_by_line_reading():
                 if len(parts) == 2 and len(parts[0]) == 1 and len(parts[1].split(" ")[0]) == 1:
                     out.append((parts[0], parts[1].split(" ")[0]))
         return out
-    d = S._opencc_dictionary_dir()
+    d = sensitive_canonical._opencc_dictionary_dir()
     assert d is not None
     for name in ("TSCharacters.txt", "TWVariantsRev.txt", "HKVariantsRev.txt"):
-        assert S._read_opencc_pairs(d / name) == plain(d / name)
+        assert sensitive_canonical._read_opencc_pairs(d / name) == plain(d / name)
 
 
 def test_parse_lexicon_reads_entries_comments_and_the_trusted_directive():
@@ -447,8 +450,8 @@ def test_61k_batch_classification_agrees_with_one_entry_at_a_time(public61k):
     lex, _, _ = public61k
     step = MaskSensitiveWords.from_paths([lex], cache_dir="")
     m = step.matcher
-    trusted_lists, allowlists, _ = S._inputs(step.config)
-    trusted_ac = S.ahocorasick.Automaton()
+    trusted_lists, allowlists, _ = S.load_lexicons(step.config)
+    trusted_ac = ahocorasick.Automaton()
     for lx in trusted_lists[:-1]:
         for k in S.canonical_entries(lx.entries):
             if len(k) >= 2 or not k.isascii():  # as build_matcher does
@@ -468,7 +471,7 @@ def test_61k_batch_classification_agrees_with_one_entry_at_a_time(public61k):
 
 def _built(step) -> S.SensitiveMatcher:
     """A matcher for ``step``'s config built anew (neither the process's nor the disk cache)."""
-    lexicons, allowlists, user_allowlists = S._inputs(step.config)
+    lexicons, allowlists, user_allowlists = S.load_lexicons(step.config)
     return S.build_matcher(lexicons, allowlists, step.config.hygiene, step.config.min_chars, user_allowlists)
 
 
@@ -496,11 +499,11 @@ def test_entries_classified_on_first_use_mask_as_when_all_are_classified_first(p
 def test_the_automaton_finds_what_a_plainly_built_one_finds(public_step):
     m = public_step.matcher
     items = list(m.automaton.items())
-    plain = S.ahocorasick.Automaton(S.ahocorasick.STORE_INTS)
+    plain = ahocorasick.Automaton(ahocorasick.STORE_INTS)
     for k, v in sorted(items):
         plain.add_word(k, v)
     plain.make_automaton()
-    ordered = S._automaton([k for k, _ in items], [(v >> 2) & 3 or S.DEFERRED for _, v in items])
+    ordered = sensitive_matcher._automaton([k for k, _ in items], [(v >> 2) & 3 or S.DEFERRED for _, v in items])
     assert sorted(ordered.items()) == sorted(items)
     for text in ["一只黑狗援交出售冰毒", "tel13800138000江泽民", "哭泣的女人站起来", "草女一个ab12"]:
         assert list(ordered.iter(text)) == list(plain.iter(text))
@@ -522,3 +525,20 @@ def test_61k_entries_classified_on_first_use_mask_as_when_all_are_classified_fir
         lazy.spans(t)
     assert 0 < len(lazy._deferred.reasons) < 5000  # a masking run classifies only the entries it meets
     _same_masks_lazy_eager_and_loaded(step, texts)
+
+
+@pytest.mark.parametrize("module", ["sensitive_lexicons", "sensitive_canonical", "sensitive_vocabulary",
+                                    "sensitive_packing", "sensitive_hygiene", "sensitive_matcher", "sensitive_cache",
+                                    "sensitive"])
+def test_each_sensitive_module_imports_first_on_its_own(module):
+    """No import circle: every module loads in a fresh interpreter with nothing imported before it."""
+    import subprocess
+    import sys
+    subprocess.run([sys.executable, "-c", f"import tuwen.transforms.{module}"], check=True)
+
+
+def test_the_public_names_are_the_ones_of_the_modules_that_define_them():
+    assert S.MaskSensitiveWords.__module__ == "tuwen.transforms.sensitive"
+    assert S.SensitiveConfig is sensitive_cache.SensitiveConfig and S.get_matcher is sensitive_cache.get_matcher
+    assert S.SensitiveMatcher is sensitive_matcher.SensitiveMatcher
+    assert all(hasattr(S, name) for name in S.__all__)

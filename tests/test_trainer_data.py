@@ -6,8 +6,9 @@ import torch
 
 from tuwen.trainer.data import (StreamConfig, TrainStream, augment_image, choose_caption, crop_box, count_samples, expand_shards,
                                 iter_tar_samples, load_eval_set)
-from tuwen.trainer.synthetic import encode_jpeg, sample_key, synthetic_pairs, write_shards
+from tuwen.trainer.synthetic import encode_jpeg, synthetic_pairs, write_shards
 from tuwen.trainer.tokenizer import ChineseWordPieceTokenizer
+from tuwen.transforms.shards import sample_key
 
 
 @pytest.fixture(scope="module")

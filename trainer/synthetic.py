@@ -1,25 +1,24 @@
 """Small shard writer and a synthetic, learnable image-text set, for tests, demos and benchmarks.
 
-``write_shards`` writes the pipeline's shard format (issue 2, "Outputs"): ``KEY.jpg``, ``KEY.txt``, ``KEY.json``,
-optional ``KEY.gen.txt``, KEY = first 16 hex of sha256(id), samples in key order, fixed tar headers, ``sizes.json``.
-It exists so the trainer can be exercised before (and independently of) the Beam pipeline.
+``write_shards`` writes the pipeline's shard format through the pipeline's own writer
+(:mod:`tuwen.transforms.shards`: ``KEY.jpg``, ``KEY.txt``, ``KEY.json``, optional ``KEY.gen.txt``, samples in key
+order, the same tar headers, ``sizes.json``), so the trainer can be exercised before (and independently of) a Beam
+run on the very shards a run writes.
 ``synthetic_pairs`` draws coloured shapes captioned in Chinese ("红色的圆形"), which a tiny model learns in seconds.
 """
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import random
 from pathlib import Path
+
+from tuwen.transforms import shards as fmt
 
 COLOURS = {"红色": (220, 30, 30), "绿色": (30, 180, 40), "蓝色": (30, 60, 220), "黄色": (230, 210, 20),
            "紫色": (140, 40, 180), "黑色": (15, 15, 15)}
 SHAPES = ("圆形", "方形", "三角形")
-
-
-def sample_key(sample_id: str) -> str:
-    return hashlib.sha256(sample_id.encode("utf-8")).hexdigest()[:16]
+# The fields of a sample dict that are not extra metadata (everything else goes to KEY.json as it is).
+_SAMPLE_FIELDS = ("id", "jpg", "text", "gen_text", "source", "orig_width", "orig_height")
 
 
 def encode_jpeg(image, quality: int = 90) -> bytes:
@@ -31,35 +30,16 @@ def encode_jpeg(image, quality: int = 90) -> bytes:
 def write_shards(samples, out_dir: str | Path, shard_size: int = 1000) -> list[Path]:
     """samples: dicts with ``id``, ``jpg`` (bytes), ``text``, optional ``gen_text``, ``source``, ``orig_width``,
     ``orig_height`` and any extra JSON fields (``label``...). Returns the shard paths."""
-    import webdataset as wds
     from PIL import Image
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = sorted(samples, key=lambda s: sample_key(s["id"]))
-    paths, sizes = [], {}
-    for n, start in enumerate(range(0, len(rows), shard_size)):
-        name = f"{n:06d}.tar"
-        tmp = out / (name + ".tmp")
-        with open(tmp, "wb") as f, wds.TarWriter(f, mtime=0, user="tuwen", group="tuwen", mode=0o444) as w:
-            for s in rows[start : start + shard_size]:
-                im = Image.open(io.BytesIO(s["jpg"]))
-                meta = {"id": s["id"], "source": s.get("source", "synthetic"), "width": im.width,
-                        "height": im.height, "orig_width": s.get("orig_width", im.width),
-                        "orig_height": s.get("orig_height", im.height),
-                        "sha256": hashlib.sha256(s["jpg"]).hexdigest()}
-                meta.update({k: v for k, v in s.items()
-                             if k not in ("id", "jpg", "text", "gen_text", "source", "orig_width", "orig_height")})
-                rec = {"__key__": sample_key(s["id"]), "jpg": s["jpg"], "txt": s["text"],
-                       "json": json.dumps(meta, ensure_ascii=False, sort_keys=True)}
-                if s.get("gen_text"):
-                    rec["gen.txt"] = s["gen_text"]
-                w.write(rec)
-        tmp.rename(out / name)
-        paths.append(out / name)
-        sizes[name] = len(rows[start : start + shard_size])
-    (out / "sizes.json").write_text(json.dumps(sizes, indent=1), encoding="utf-8")
-    return paths
+    records = []
+    for s in samples:
+        im = Image.open(io.BytesIO(s["jpg"]))
+        record = fmt.sample_record(s["id"], s.get("source", "synthetic"), s["text"], s["jpg"], im.width, im.height,
+                                   s.get("orig_width"), s.get("orig_height"), gen_text=s.get("gen_text"),
+                                   extra={k: v for k, v in s.items() if k not in _SAMPLE_FIELDS})
+        records.append((record, s["jpg"]))
+    return fmt.write_shard_folder(records, out_dir, shard_size)
 
 
 def draw_shape(colour: str, shape: str, size: int, rng: random.Random):

@@ -1,8 +1,11 @@
-"""The output format: sample keys, shard names, deterministic tar members and the per-shard index.
+"""The output format: sample keys, shard names, deterministic tar members, ``sizes.json`` and the per-shard index.
 
 Everything that decides a byte of a shard lives here, so a rerun over the same input writes the same bytes: keys
 are sha256 prefixes of ids (hashlib, never Python's ``hash()``), samples sit in key order, and every tar header
-field that could carry the time or the machine (mtime, uid, gid, uname, gname, mode) is fixed.
+field that could carry the time or the machine (mtime, uid, gid, uname, gname, mode) is fixed. It is the one
+writer of the format: the pipeline's shard stage writes through it, and so does the trainer's test-shard writer
+(:func:`write_shard_folder`, on a local disk), so the trainer is tested on the shards the pipeline writes.
+Beam-free (the trainer imports it).
 """
 from __future__ import annotations
 
@@ -11,10 +14,15 @@ import io
 import json
 import struct
 import tarfile
-from typing import BinaryIO, Iterable, Optional
+from pathlib import Path
+from typing import BinaryIO, Iterable, Optional, Sequence
 
 SHARD_NAME = "{:06d}.tar"
 INDEX_NAME = "{:06d}.parquet"
+SIZES_NAME = "sizes.json"  # next to the shards: shard file name -> sample count (open_clip reads it)
+# A sample's members, KEY.<ext>: the image, the cleaned text, the metadata and, when there is one, the generated text.
+IMAGE_EXT, TEXT_EXT, META_EXT, GEN_TEXT_EXT = "jpg", "txt", "json", "gen.txt"
+MEMBER_MODE = 0o644  # every member's tar mode (the other header fields that could vary are zero or empty)
 BUCKET_CHARS = 2  # rank assignment groups keys by their first 2 hex characters: 256 buckets
 
 INDEX_COLUMNS = ("id", "key", "shard", "source", "text", "width", "height", "orig_width", "orig_height", "sha256")
@@ -27,6 +35,18 @@ def sample_key(pair_id: str) -> str:
 
 def shard_name(n: int) -> str:
     return SHARD_NAME.format(n)
+
+
+def sample_record(pair_id: str, source: str, text: str, jpeg: bytes, width: int, height: int,
+                  orig_width: Optional[int] = None, orig_height: Optional[int] = None,
+                  gen_text: Optional[str] = None, extra: Optional[dict] = None) -> dict:
+    """A kept sample as :func:`sample_members` and :func:`index_row` read it (the shape the shard stage builds):
+    its key, identity, text, sizes (the original ones default to the image's), the JPEG's sha256, extra columns."""
+    return {"id": pair_id, "key": sample_key(pair_id), "source": source, "text": text, "gen_text": gen_text,
+            "width": width, "height": height,
+            "orig_width": width if orig_width is None else orig_width,
+            "orig_height": height if orig_height is None else orig_height,
+            "sha256": hashlib.sha256(jpeg).hexdigest(), "extra": dict(extra or {})}
 
 
 def sample_json(sample: dict) -> dict:
@@ -48,14 +68,15 @@ def sample_json(sample: dict) -> dict:
 
 
 def sample_members(sample: dict, jpeg: bytes) -> list[tuple[str, bytes]]:
+    """The tar members of one sample, in order: (name, bytes)."""
     key = sample["key"]
     members = [
-        (f"{key}.jpg", jpeg),
-        (f"{key}.txt", sample["text"].encode("utf-8")),
-        (f"{key}.json", json.dumps(sample_json(sample), ensure_ascii=False, sort_keys=True).encode("utf-8")),
+        (f"{key}.{IMAGE_EXT}", jpeg),
+        (f"{key}.{TEXT_EXT}", sample["text"].encode("utf-8")),
+        (f"{key}.{META_EXT}", json.dumps(sample_json(sample), ensure_ascii=False, sort_keys=True).encode("utf-8")),
     ]
     if sample.get("gen_text"):
-        members.append((f"{key}.gen.txt", sample["gen_text"].encode("utf-8")))
+        members.append((f"{key}.{GEN_TEXT_EXT}", sample["gen_text"].encode("utf-8")))
     return members
 
 
@@ -63,7 +84,7 @@ def _tarinfo(name: str, size: int) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.size = size
     info.mtime = 0
-    info.mode = 0o644
+    info.mode = MEMBER_MODE
     info.uid = info.gid = 0
     info.uname = info.gname = ""
     info.type = tarfile.REGTYPE
@@ -78,6 +99,32 @@ def write_tar(fileobj: BinaryIO, members: Iterable[tuple[str, bytes]]) -> int:
             tar.addfile(_tarinfo(name, len(data)), io.BytesIO(data))
             n += 1
     return n
+
+
+def sizes_json(sizes: dict[str, int]) -> bytes:
+    """The bytes of ``sizes.json``: shard file name -> sample count, in name order."""
+    return json.dumps(sizes, indent=1, sort_keys=True).encode()
+
+
+def write_shard_folder(samples: Sequence[tuple[dict, bytes]], out_dir: "str | Path", shard_size: int) -> list[Path]:
+    """(sample, JPEG) pairs written to a local folder as the pipeline writes its ``shards/``: in key order,
+    ``shard_size`` samples a shard, numbered from 0, each tar renamed into place once complete, then ``sizes.json``.
+    Returns the shard paths. (The pipeline's own stage ranks and writes shards in parallel, on any file system.)"""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = sorted(samples, key=lambda pair: pair[0]["key"])
+    paths, sizes = [], {}
+    for n, start in enumerate(range(0, len(rows), shard_size)):
+        chunk = rows[start:start + shard_size]
+        name = shard_name(n)
+        tmp = out / (name + ".tmp")
+        with open(tmp, "wb") as fh:
+            write_tar(fh, (m for sample, jpeg in chunk for m in sample_members(sample, jpeg)))
+        tmp.replace(out / name)
+        paths.append(out / name)
+        sizes[name] = len(chunk)
+    (out / SIZES_NAME).write_bytes(sizes_json(sizes))
+    return paths
 
 
 def index_row(sample: dict, shard: str, keep_columns: Iterable[str] = ()) -> dict:
