@@ -8,6 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from tuwen.transforms.relevance import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, ScorerConfig
 from tuwen.transforms.dedup import DEDUP_MODES
+from tuwen.transforms.image import REENCODE_MODES, ImageConfig
 
 DEFAULT_RUNNER = "FnApiRunner"
 
@@ -35,6 +36,12 @@ class TuwenOptions(PipelineOptions):
                          help="drop images whose long/short side ratio is above this (default: %(default)s)")
         img.add_argument("--jpeg-quality", type=int, default=90, metavar="Q",
                          help="quality of the re-encoded JPEG (default: %(default)s)")
+        img.add_argument("--reencode", choices=REENCODE_MODES, default=ImageConfig.reencode,
+                         help="auto: keep a JPEG's coded data when it already conforms (baseline or progressive, "
+                              "8-bit YCbCr or grey, no EXIF rotation, within --max-side, estimated quality at most "
+                              "--jpeg-quality), with every metadata segment (EXIF, GPS, XMP, ICC, comments, "
+                              "thumbnails) dropped: lossless, and it saves the encode; re-encode the rest. always: "
+                              "re-encode every image. KEY.json's `jpeg` says which (default: %(default)s)")
         img.add_argument("--max-side", type=int, default=0, metavar="PX",
                          help="downscale kept images so the longer side is at most this; 0 keeps the size "
                               "(default: %(default)s)")
@@ -126,11 +133,9 @@ class TuwenOptions(PipelineOptions):
                                default_allowlist=not self.no_default_allowlist, max_chars=self.max_text_chars)
 
     def image_config(self):
-        from tuwen.transforms.image import ImageConfig
-
         return ImageConfig(min_side=self.min_side, max_aspect_ratio=self.max_aspect_ratio,
                            jpeg_quality=self.jpeg_quality, max_side=self.max_side, max_pixels=self.max_pixels,
-                           max_image_bytes=self.max_image_bytes)
+                           max_image_bytes=self.max_image_bytes, reencode=self.reencode)
 
     def mining_thresholds(self) -> dict:
         return {"min_doc_count": self.boilerplate_min_docs, "min_distinct_share": self.boilerplate_min_distinct,

@@ -270,8 +270,8 @@ class _CheckPairs(beam.DoFn):
             self.cleaner = self.text_config.build(fragments, self.masking)
         self.progress.tick()
         self.counters.inc("pairs_read")
-        need_pixels = self.keep_decoded or self.perceptual_hash
-        out = check_pair(pair, self.cleaner, self.image_config, self.masking, keep_decoded=need_pixels)
+        out = check_pair(pair, self.cleaner, self.image_config, self.masking, keep_decoded=self.keep_decoded,
+                         keep_preview=self.perceptual_hash)
         if isinstance(out, Dropped):
             self.counters.inc(f"rejected_{out.reason}")
             yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, out.reason, out.detail))
@@ -279,11 +279,10 @@ class _CheckPairs(beam.DoFn):
         for name in out.counters:
             self.counters.inc(name)
         if self.perceptual_hash:
-            out.fields["phash"] = perceptual_hash(out.image.decoded)
+            out.fields["phash"] = perceptual_hash(out.image.preview)
+            out.image.preview = None
         if self.preprocess is not None:
             out.pixels = self.preprocess(out.image.decoded)
-            out.image.decoded = None
-        elif not self.keep_decoded:
             out.image.decoded = None
         self.progress.passed += 1
         yield (pair["id"], pair["source"], pair["row"]), out

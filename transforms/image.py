@@ -1,8 +1,17 @@
 """Image checks and re-encoding, Beam-free: bytes in, a JPEG (or the reason it was dropped) out.
 
 Cheap checks come first and use only the header: pixel count (decompression-bomb guard), aspect ratio and minimum
-side, all measured after EXIF orientation. Only images that pass are decoded (first frame of animations), turned into
-8-bit RGB (CMYK, palette, alpha on white, 16-bit, grey) and re-encoded as baseline JPEG.
+side, all measured after EXIF orientation. Only images that pass are decoded (first frame of animations): decoding
+is how truncated and corrupt data show. Then either
+- the JPEG is *kept* (``--reencode auto``, the default, when it conforms: see tuwen.transforms.jpeg): its coded data
+  losslessly stripped of every metadata segment. Nothing needs its full-size pixels, so the check decodes it at 1/8
+  scale (libjpeg's DCT scaling still reads every coded bit, so truncation and corrupt data fail exactly as in a
+  full decode), or
+- it is *re-encoded*: decoded at full size, turned into 8-bit RGB (CMYK, palette, alpha on white, 16-bit, grey),
+  EXIF rotation applied, and saved as baseline JPEG at ``--jpeg-quality`` with no metadata at all (before this was
+  made explicit, Pillow carried the source's JPEG comment over; EXIF and ICC profiles it writes only when asked).
+The *preview*, for the perceptual hash, is always the 1/8-scale decode of the source (upright), whichever way the
+image is written, so a picture hashes the same under ``--reencode auto`` and ``always``.
 """
 from __future__ import annotations
 
@@ -15,6 +24,10 @@ from typing import Optional
 
 from PIL import Image, ImageOps
 
+from tuwen.transforms.jpeg import NotKept, estimate_quality, stripped
+
+REENCODE_MODES = ("auto", "always")
+PREVIEW_SCALE = 8  # the preview is the source at 1/8 scale: libjpeg's smallest DCT scaling, plenty for a 32x32 hash
 # EXIF orientations that swap width and height.
 _TRANSPOSED = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
@@ -28,6 +41,7 @@ class ImageConfig:
     max_side: int = 0  # 0: keep the size; else downscale so the longer side is at most this
     max_pixels: int = 89_478_485  # Pillow's own bomb limit
     max_image_bytes: int = 64 * 1024 * 1024
+    reencode: str = "auto"  # auto: keep conforming JPEGs (stripped of metadata); always: re-encode every image
 
 
 @dataclass
@@ -40,7 +54,9 @@ class ImageResult:
     orig_width: int = 0
     orig_height: int = 0
     sha256: str = ""
-    decoded: Optional[Image.Image] = None  # the RGB image that was encoded, when asked for (scorer, hashes)
+    decoded: Optional[Image.Image] = None  # the full-size RGB image, when asked for (the scorer)
+    preview: Optional[Image.Image] = None  # the upright RGB source at 1/8 scale, when asked for (perceptual hash)
+    kept: bool = False  # True: the source JPEG's coded data, metadata stripped; False: re-encoded
 
     @property
     def ok(self) -> bool:
@@ -96,9 +112,41 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False) -> ImageResult:
-    """Check one image and re-encode it as JPEG; never raises for bad input. ``keep_decoded`` keeps the RGB image
-    that was encoded on the result (``decoded``), for the stages that need pixels: nothing decodes twice."""
+def keepable(im: Image.Image, data: bytes, cfg: ImageConfig, orientation: int, long_side: int) -> Optional[bytes]:
+    """The stripped JPEG when the source may be kept as it is coded (see tuwen.transforms.jpeg), else None."""
+    if cfg.reencode != "auto" or im.format != "JPEG" or im.mode not in ("RGB", "L") or orientation != 1:
+        return None
+    if cfg.max_side and long_side > cfg.max_side:
+        return None
+    try:
+        if estimate_quality(getattr(im, "quantization", None) or {}) > cfg.jpeg_quality:
+            return None
+        return stripped(data)
+    except NotKept:
+        return None
+
+
+def _load(im: Image.Image) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        im.load()  # the first frame of an animation
+
+
+def _preview(data: bytes, orientation: int) -> Image.Image:
+    """The source JPEG decoded at 1/8 scale by libjpeg, upright, RGB."""
+    im = Image.open(io.BytesIO(data))
+    im.draft(im.mode, (max(1, im.width // PREVIEW_SCALE), max(1, im.height // PREVIEW_SCALE)))
+    _load(im)
+    if orientation != 1:
+        im = ImageOps.exif_transpose(im)
+    return to_rgb(im)
+
+
+def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False,
+                  keep_preview: bool = False) -> ImageResult:
+    """Check one image and keep or re-encode it as JPEG; never raises for bad input. ``keep_decoded`` keeps the
+    full-size RGB image on the result (``decoded``, for the scorer), ``keep_preview`` the 1/8-scale one
+    (``preview``, for the perceptual hash)."""
     if not data:
         return _fail("image_empty", "0 bytes")
     try:
@@ -121,29 +169,40 @@ def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False) -> 
         return _fail("aspect_ratio", f"{ow}x{oh}: {long_ / short:.3f} > {cfg.max_aspect_ratio}", ow, oh)
     if short < cfg.min_side:
         return _fail("image_too_small", f"{ow}x{oh}: shorter side {short} < {cfg.min_side}", ow, oh)
+    kept = keepable(im, data, cfg, orientation, long_)
+    preview = decoded = None
     try:
-        if cfg.max_side and long_ > cfg.max_side and im.format == "JPEG":
-            # Let libjpeg decode at a reduced scale (no smaller than the target) before the exact resize.
-            scale = cfg.max_side / long_
-            im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            im.load()  # the first frame of an animation
-        if orientation != 1:
-            im = ImageOps.exif_transpose(im)
-        im = to_rgb(im)
-        if cfg.max_side and max(im.size) > cfg.max_side:
-            scale = cfg.max_side / max(im.size)
-            size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-            im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
-        out = io.BytesIO()
-        im.save(out, format="JPEG", quality=cfg.jpeg_quality)
+        if im.format == "JPEG" and (keep_preview or (kept is not None and not keep_decoded)):
+            preview = _preview(data, orientation)  # for a kept JPEG without the scorer: the only decode
+        if kept is None or keep_decoded:
+            if cfg.max_side and long_ > cfg.max_side and im.format == "JPEG":
+                # Let libjpeg decode at a reduced scale (no smaller than the target) before the exact resize.
+                scale = cfg.max_side / long_
+                im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
+            _load(im)
+            if orientation != 1:
+                im = ImageOps.exif_transpose(im)
+            decoded = im = to_rgb(im)
+            if keep_preview and preview is None:  # not a JPEG: no DCT scaling; the same size by box filter
+                preview = im.reduce(PREVIEW_SCALE)
+        if kept is None:
+            if cfg.max_side and max(im.size) > cfg.max_side:
+                scale = cfg.max_side / max(im.size)
+                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+                decoded = im = im.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+            out = io.BytesIO()
+            # Pillow carries some of the source's metadata over from im.info (its comment, for one): none of it.
+            im.info = {}
+            im.save(out, format="JPEG", quality=cfg.jpeg_quality)
+            jpeg, width, height = out.getvalue(), im.width, im.height
+        else:
+            jpeg, width, height = kept, ow, oh
     except OSError as e:
         msg = str(e)
         reason = "image_truncated" if "truncated" in msg or "broken data stream" in msg else "image_decode_error"
         return _fail(reason, _describe(e), ow, oh)
     except Exception as e:  # any other decoder failure is this pair's reason, never the run's crash
         return _fail("image_decode_error", _describe(e), ow, oh)
-    jpeg = out.getvalue()
-    return ImageResult(jpeg=jpeg, width=im.width, height=im.height, orig_width=ow, orig_height=oh,
-                       sha256=hashlib.sha256(jpeg).hexdigest(), decoded=im if keep_decoded else None)
+    return ImageResult(jpeg=jpeg, width=width, height=height, orig_width=ow, orig_height=oh,
+                       sha256=hashlib.sha256(jpeg).hexdigest(), decoded=decoded if keep_decoded else None,
+                       preview=preview if keep_preview else None, kept=kept is not None)

@@ -28,8 +28,8 @@ class Checked:
     text: str
     gen_text: Optional[str]
     extra: dict
-    image: ImageResult  # .jpeg, sizes, sha256, and .decoded (RGB PIL image) until the scorer has seen it
-    fields: dict = field(default_factory=dict)  # later stages' values for KEY.json and the index (score, phash)
+    image: ImageResult  # .jpeg, sizes, sha256, and .decoded/.preview (RGB PIL images) until used
+    fields: dict = field(default_factory=dict)  # values for KEY.json and the index (jpeg, phash, score)
     index_fields: dict = field(default_factory=dict)  # float16 vectors for the index alone (--write-embeddings)
     pixels: Any = None  # the scorer's preprocessed input, when made in the check stage (instead of .image.decoded)
     counters: list = field(default_factory=list)  # counter names to bump (gen_text drops)
@@ -67,9 +67,11 @@ def read_image_bytes(pair: dict, limit: int) -> Any:
 
 
 def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, masking=(),
-               keep_decoded: bool = False):
+               keep_decoded: bool = False, keep_preview: bool = False):
     """A reader's pair → :class:`Checked` or :class:`Dropped`. Cheap text checks come first: no image is read
-    for a pair whose text fails. ``keep_decoded`` keeps the decoded RGB image on the result for the scorer."""
+    for a pair whose text fails. ``keep_decoded`` keeps the full-size RGB image on the result for the scorer,
+    ``keep_preview`` the 1/8-scale one for the perceptual hash. ``fields["jpeg"]`` (KEY.json, index) says whether
+    the source JPEG was ``kept`` (metadata stripped) or ``reencoded``."""
     if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
         return Dropped(pair["reason"], pair.get("detail", ""))
     text = cleaner.clean(pair["text"])
@@ -78,10 +80,11 @@ def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, mask
     data = read_image_bytes(pair, image_config.max_image_bytes)
     if isinstance(data, Dropped):
         return data
-    image = process_image(data, image_config, keep_decoded=keep_decoded)
+    image = process_image(data, image_config, keep_decoded=keep_decoded, keep_preview=keep_preview)
     if not image.ok:
         return Dropped(image.reason, image.detail)
-    counters = []
+    written = "kept" if image.kept else "reencoded"
+    counters = [f"jpeg_{written}"]
     gen_text = pair.get("gen_text")
     if isinstance(gen_text, str) and gen_text.strip():
         gen = cleaner.clean(gen_text)
@@ -93,4 +96,5 @@ def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, mask
     else:
         gen_text = None
     extra = {k: mask_only(v, masking) if isinstance(v, str) else v for k, v in (pair.get("extra") or {}).items()}
-    return Checked(text=text.text, gen_text=gen_text, extra=extra, image=image, counters=counters)
+    return Checked(text=text.text, gen_text=gen_text, extra=extra, image=image, counters=counters,
+                   fields={"jpeg": written})

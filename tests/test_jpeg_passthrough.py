@@ -1,0 +1,178 @@
+"""--reencode auto: a conforming JPEG keeps its coded data with every metadata segment dropped; the rest re-encode."""
+import io
+import random
+
+import numpy as np
+import pytest
+from PIL import Image, ImageCms
+
+from tuwen.pipeline.sample import picture
+from tuwen.transforms.dedup import perceptual_hash
+from tuwen.transforms.image import ImageConfig, process_image
+from tuwen.transforms.jpeg import NotKept, estimate_quality, stripped
+
+AUTO = ImageConfig()
+ALWAYS = ImageConfig(reencode="always")
+GPS_IFD = 0x8825
+
+
+def photo(w=400, h=300, seed=1, mode="RGB"):
+    return picture(random.Random(seed), w, h, mode)
+
+
+def jpeg(im, **kw):
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", **kw)
+    return buf.getvalue()
+
+
+def with_metadata(im, quality=80, orientation=1, **kw):
+    """A JPEG carrying what a phone photo carries: EXIF with a GPS position, an ICC profile, XMP and a comment."""
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0112] = orientation
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (39.0, 54.0, 27.0), 3: "E", 4: (116.0, 23.0, 17.0)})
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    return jpeg(im, quality=quality, exif=exif.tobytes(), icc_profile=icc, comment="shot at home", xmp=xmp, **kw)
+
+
+def markers(data):
+    """The marker bytes of the segments before the first scan."""
+    out, pos = [], 2
+    while data[pos] == 0xFF and data[pos + 1] != 0xDA:
+        out.append(data[pos + 1])
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return out
+
+
+def pixels(data):
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def test_a_conforming_jpeg_keeps_its_pixels_and_loses_all_metadata():
+    src = with_metadata(photo())
+    assert 0xE1 in markers(src) and 0xE2 in markers(src) and 0xFE in markers(src)  # EXIF/XMP, ICC, comment in
+    assert Image.open(io.BytesIO(src)).getexif().get_ifd(GPS_IFD)
+    r = process_image(src, AUTO)
+    assert r.ok and r.kept and (r.width, r.height) == (400, 300)
+    assert np.array_equal(pixels(r.jpeg), pixels(src))
+    assert set(markers(r.jpeg)) <= {0xE0, 0xDB, 0xC4, 0xC0, 0xDD}  # JFIF and what decoding needs, nothing else
+    out = Image.open(io.BytesIO(r.jpeg))
+    assert not out.getexif() and "icc_profile" not in out.info and "comment" not in out.info and "xmp" not in out.info
+    assert b"PhoneMaker" not in r.jpeg and b"xmpmeta" not in r.jpeg and b"shot at home" not in r.jpeg
+    assert len(r.jpeg) < len(src)
+
+
+@pytest.mark.parametrize("kw", [{"progressive": True}, {"subsampling": 0}, {"optimize": True}])
+def test_progressive_and_other_subsamplings_are_kept_too(kw):
+    src = jpeg(photo(), quality=85, **kw)
+    r = process_image(src, AUTO)
+    assert r.kept and np.array_equal(pixels(r.jpeg), pixels(src))
+
+
+def test_grey_jpeg_is_kept():
+    src = jpeg(photo(mode="L"), quality=85)
+    r = process_image(src, AUTO)
+    assert r.kept and np.array_equal(np.asarray(Image.open(io.BytesIO(r.jpeg))), np.asarray(Image.open(io.BytesIO(src))))
+
+
+def test_trailing_bytes_after_the_image_are_dropped():
+    src = jpeg(photo(), quality=85)
+    r = process_image(src + b"appended zip archive", AUTO)
+    assert r.kept and r.jpeg.endswith(b"\xff\xd9") and b"appended" not in r.jpeg
+
+
+def reencoded(src, cfg=AUTO):
+    r = process_image(src, cfg)
+    assert r.ok and not r.kept
+    return r
+
+
+def test_quality_above_the_target_is_reencoded_at_the_target():
+    src = jpeg(photo(), quality=95)
+    r = reencoded(src)
+    assert estimate_quality(Image.open(io.BytesIO(r.jpeg)).quantization) == 90
+    assert process_image(src, ImageConfig(jpeg_quality=95)).kept  # at the target itself: kept
+
+
+def test_cmyk_is_reencoded_as_rgb():
+    r = reencoded(jpeg(photo(mode="CMYK"), quality=80))
+    assert Image.open(io.BytesIO(r.jpeg)).mode == "RGB"
+
+
+def test_exif_rotated_is_reencoded_upright_and_without_metadata():
+    src = with_metadata(photo(400, 300), orientation=6)
+    r = reencoded(src)
+    assert (r.width, r.height) == (300, 400)
+    out = Image.open(io.BytesIO(r.jpeg))
+    # The re-encode writes no EXIF, ICC profile or comment either (Pillow writes them only when asked to).
+    assert not out.getexif() and "icc_profile" not in out.info and "comment" not in out.info
+    assert b"PhoneMaker" not in r.jpeg and b"xmpmeta" not in r.jpeg
+
+
+def test_over_max_side_is_reencoded_smaller():
+    r = reencoded(jpeg(photo(400, 300), quality=80), ImageConfig(max_side=200))
+    assert (r.width, r.height) == (200, 150)
+
+
+def test_png_is_reencoded():
+    buf = io.BytesIO()
+    photo().save(buf, format="PNG")
+    reencoded(buf.getvalue())
+
+
+def test_always_reencodes_even_a_conforming_jpeg():
+    src = jpeg(photo(), quality=80)
+    assert process_image(src, AUTO).kept
+    r = reencoded(src, ALWAYS)
+    assert r.jpeg != src
+
+
+def test_adobe_rgb_transform_is_not_kept():
+    src = jpeg(photo(), quality=80)
+    adobe = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00\x00"  # transform 0: the components are R, G, B
+    with pytest.raises(NotKept):
+        stripped(src[:2] + adobe + src[2:])
+
+
+@pytest.mark.parametrize("cfg", [AUTO, ALWAYS], ids=["auto", "always"])
+def test_truncated_and_corrupt_jpegs_are_still_rejected(cfg):
+    src = jpeg(photo(), quality=80)
+    assert process_image(src[: len(src) // 2], cfg).reason == "image_truncated"
+    bad_tables = src.replace(b"\xff\xc4", b"\xff\xc4\x00\x03\x00", 1)  # a Huffman table segment of 1 byte
+    assert process_image(bad_tables, cfg).reason in ("image_decode_error", "image_truncated")
+
+
+def test_both_modes_agree_on_what_is_rejected():
+    # Coded data cut short with the end-of-image marker still there is only a libjpeg warning (grey fill), in a
+    # full decode and a 1/8-scale one alike: the two modes must judge every cut the same.
+    src = jpeg(photo(), quality=80)
+    for cut in range(300, len(src), max(1, len(src) // 40)):
+        data = src[:cut] + b"\xff\xd9"
+        assert process_image(data, AUTO).reason == process_image(data, ALWAYS).reason, cut
+
+
+def test_the_preview_hash_is_the_same_whichever_way_the_image_is_written():
+    src = with_metadata(photo(640, 480), quality=85)
+    a = process_image(src, AUTO, keep_preview=True)
+    b = process_image(src, ALWAYS, keep_preview=True)
+    assert a.kept and not b.kept
+    assert a.preview.size == b.preview.size == (80, 60)
+    assert perceptual_hash(a.preview) == perceptual_hash(b.preview)
+
+
+def test_results_are_identical_between_calls():
+    for src in (with_metadata(photo(), quality=85), jpeg(photo(), quality=95)):
+        assert process_image(src, AUTO).jpeg == process_image(src, AUTO).jpeg
+
+
+@pytest.mark.parametrize("q", [10, 50, 75, 85, 90, 91, 95, 100])
+def test_quality_is_read_back_from_libjpeg_tables(q):
+    assert estimate_quality(Image.open(io.BytesIO(jpeg(photo(64, 64), quality=q))).quantization) == q
+
+
+def test_non_standard_tables_get_the_nearest_quality():
+    assert estimate_quality({0: [3] * 64, 1: [3] * 64}) == 98  # flat tables, as some camera firmware writes
+    assert estimate_quality({0: [2] * 64, 1: [4] * 64}) == 98
+    assert estimate_quality({0: [255] * 64}) < 10
