@@ -10,6 +10,7 @@ PACKAGES = {
     "tuwen": "tuwen",
     "tuwen.pipeline": "pipeline",
     "tuwen.transforms": "transforms",
+    "tuwen.transforms.names": "transforms/names",
     "tuwen.trainer": "trainer",
     "tuwen.lexicons": "lexicons",
 }

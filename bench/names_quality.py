@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     import jieba
     import jieba.posseg as pseg
 
-    from tuwen.transforms import names as names_module
+    from tuwen.transforms.names import hmm as names_hmm
 
     def ours(text):
         return masked_positions(step.find, text)
@@ -107,7 +107,7 @@ def main(argv=None) -> int:
         return set()
 
     for label, part in halves.items():
-        names_module._hmm_tag.cache_clear()  # each half starts cold: no credit for sentences seen before
+        names_hmm.hmm_tag.cache_clear()  # each half starts cold: no credit for sentences seen before
         res, misses = evaluate(part, ours)
         base, _ = evaluate(part, posseg_nr)
         seg, _ = evaluate(part, cut_only)

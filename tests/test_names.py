@@ -293,9 +293,9 @@ def test_names_in_photo_captions_are_found(shared_data, names):
 
 
 def test_name_model_scores_names_above_ordinary_words():
-    from tuwen.transforms.names import _jieba
+    from tuwen.transforms.names.resources import jieba_tables
 
-    model = _jieba()[3]
+    model = jieba_tables()[3]
     for name in ("张洁清", "方炳祯", "邝日容"):
         assert model.score(name[0], name[1:]) > 5.0, name
     for word in ("白色的", "方面", "路上"):
@@ -426,10 +426,11 @@ def test_well_known_people_are_masked_where_they_are_whole_words(cleaner, text, 
 
 
 def test_the_list_of_well_known_people_holds_no_everyday_word():
-    from tuwen.transforms.names import _jieba, _Lexicons
+    from tuwen.transforms.names.lexicons import Lexicons
+    from tuwen.transforms.names.resources import jieba_tables
 
-    _, tags, _, _ = _jieba()
-    famous = _Lexicons().famous
+    _, tags, _, _ = jieba_tables()
+    famous = Lexicons().famous
     assert len(famous) > 300 and all(len(w) >= 2 for w in famous)
     assert not famous & {"老子", "孙子", "培根", "特斯拉", "华盛顿", "嫦娥", "管子", "康熙"}
 
@@ -471,20 +472,20 @@ def test_the_batched_model_gives_each_text_its_own_probabilities():
 
 
 def test_name_statistics_read_back_from_the_disk_cache_are_the_ones_computed(tmp_path, monkeypatch):
-    from tuwen.transforms import names as names_module
+    from tuwen.transforms.names import resources as names_resources
 
-    tokenizer, tags, scores, model = names_module._jieba()
+    tokenizer, tags, scores, model = names_resources.jieba_tables()
     monkeypatch.setenv("TUWEN_CACHE_DIR", str(tmp_path))
-    first = names_module._name_statistics(tags, tokenizer.FREQ)  # computed, then written
+    first = names_resources.name_statistics(tags, tokenizer.FREQ)  # computed, then written
     files = list((tmp_path / "names").glob("*.pkl"))
     assert len(files) == 1
-    again = names_module._name_statistics(tags, tokenizer.FREQ)  # read back
+    again = names_resources.name_statistics(tags, tokenizer.FREQ)  # read back
     for got in (first, again):
         assert got[0] == scores and got[1].tables() == model.tables()
     files[0].write_bytes(b"not a pickle")  # a corrupt file is computed again, never fatal
-    assert names_module._name_statistics(tags, tokenizer.FREQ)[1].tables() == model.tables()
+    assert names_resources.name_statistics(tags, tokenizer.FREQ)[1].tables() == model.tables()
     monkeypatch.setenv("TUWEN_CACHE_DIR", "")
-    assert names_module._statistics_cache_path() is None
+    assert names_resources.statistics_cache_path() is None
 
 
 def test_the_logistic_regression_kind_still_scores_batches_like_single_texts():
@@ -509,3 +510,78 @@ def test_odd_characters_do_not_break_a_batch(names):
     found = names.find_many(texts)
     assert [texts[0][r.start:r.end] for r in found[0]] == ["王小明"]
     assert found[3] == names.find("他叫张伟。") and found[3]
+
+
+# -- the passes one at a time (tuwen.transforms.names.<family>): each finds its own kind of name, alone -----------
+def _run_pass(rule_pass, text, seed=(), per_word=False):
+    """The names one pass finds in ``text``, starting from the spans of the names in ``seed``."""
+    from tuwen.transforms.names.context import Context
+    from tuwen.transforms.names.knowledge import Knowledge
+    from tuwen.transforms.names.lexicons import Lexicons
+    from tuwen.transforms.names.resources import jieba_tables
+
+    tokenizer, tags, scores, model = jieba_tables()
+    lex = Lexicons()
+    ctx = Context.cut(lex, text, tokenizer, tags)
+    found = {(text.index(n), text.index(n) + len(n)) for n in seed}
+    kb = Knowledge(lex, model, scores)
+    if per_word:
+        for k in range(len(ctx.words)):
+            rule_pass(kb, ctx, k, found)
+    else:
+        rule_pass(kb, ctx, found)
+    return sorted(text[s:e] for s, e in found)
+
+
+@pytest.mark.parametrize("family, name, text, seed, expected", [
+    ("chinese", "chinese_name", "桥本龙太郎访问中国。", (), ["桥本龙太郎"]),  # a Japanese surname and given name
+    ("chinese", "chinese_name", "致牟小东的信", (), ["牟小东"]),  # a function character glued on
+    ("chinese", "chinese_name", "通知书到了。", (), []),  # name-shaped, but an ordinary word's characters
+    ("titles", "titled_surnames", "王先生来了。", (), ["王"]),
+    ("titles", "titled_surnames", "古老的房子。", (), []),  # 古 + 老 is an everyday word
+    ("titles", "titled_surnames", "姓张的老伯。", (), ["张"]),
+    ("titles", "titled_surnames", "老百姓的生活。", (), []),
+    ("titles", "after_titles", "总裁宋朝弟等人出席。", (), ["宋朝弟"]),
+    ("titles", "after_titles", "总裁举行会议。", (), []),
+    ("famous", "famous", "李白写诗。", (), ["李白"]),
+    ("famous", "famous", "孔子学院开学了。", (), []),  # an organisation named after the person
+    ("foreign", "transliterated", "克林顿说，", (), ["克林顿"]),
+    ("foreign", "transliterated", "俄罗斯的首都", (), []),  # a transliterated place
+    ("foreign", "across_joiners", "约翰·克里说", ["约翰"], ["约翰·克里"]),
+    ("foreign", "across_joiners", "约翰说", ["约翰"], ["约翰"]),
+    ("hmm", "hmm_names", "伍霞说", (), ["伍霞"]),
+    ("hmm", "hmm_names", "一只狗在草地上跑。", (), []),
+    ("candidates", "names_in_context", "警备区政委高云江说", (), ["高云江"]),  # jieba cut 高云/江说
+    ("candidates", "names_in_context", "高云江在跑步", (), []),  # no title before, no verb of saying after
+    ("candidates", "scored_candidates", "朱力行说", (), ["朱力行"]),  # a surname and two characters, wherever cut
+    ("candidates", "scored_candidates", "方面很多。", (), []),  # a dictionary word
+    ("grow", "enumerations", "柳大华、徐天红、高华", ["柳大华"], ["徐天红", "柳大华", "高华"]),
+    ("grow", "enumerations", "柳大华、桌子、高兴", ["柳大华"], ["柳大华"]),
+    ("grow", "conjoined", "刘斌和蔡菁", ["刘斌"], ["刘斌", "蔡菁"]),
+    ("grow", "conjoined", "刘斌和桌子", ["刘斌"], ["刘斌"]),
+    ("grow", "extend_split_names", "李铁辰校长", ["李铁"], ["李铁辰"]),
+    ("grow", "extend_split_names", "李白和杜甫", ["李白"], ["李白"]),  # 和 is a conjunction here
+])
+def test_a_pass_alone_finds_its_kind_of_name_and_nothing_else(family, name, text, seed, expected):
+    import importlib
+
+    rule_pass = getattr(importlib.import_module(f"tuwen.transforms.names.{family}"), name)
+    assert _run_pass(rule_pass, text, seed, per_word=name == "chinese_name") == expected
+
+
+def test_the_pass_order_runs_every_family():
+    from tuwen.transforms.names.person import RULE_PASSES
+
+    assert [p.__name__ for p in RULE_PASSES] == [
+        "hmm_names", "names_in_context", "titled_surnames", "transliterated", "after_titles", "famous",
+        "extend_split_names", "enumerations", "conjoined", "across_joiners", "scored_candidates"]
+
+
+def test_the_name_tagger_imports_first_without_a_circle():
+    # name_tagger uses names.lexicons and names.resources; names.person uses name_tagger: either may load first
+    import subprocess
+    import sys
+
+    code = ("import tuwen.transforms.name_tagger, sys; assert 'tuwen.transforms.names.person' not in sys.modules; "
+            "from tuwen.transforms.names import PersonNames; assert PersonNames().find('王晨说')")
+    subprocess.run([sys.executable, "-c", code], check=True)

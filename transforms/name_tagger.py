@@ -25,6 +25,9 @@ from importlib import resources
 
 import numpy as np
 
+from tuwen.transforms.names.lexicons import Lexicons
+from tuwen.transforms.names.resources import jieba_tables
+
 _NORMALISE = {}
 for _c in "0123456789":
     _NORMALISE[ord(_c)] = "0"
@@ -242,9 +245,7 @@ def tagger_from_npz(data):
 def jieba_words(text: str):
     """jieba's cut of ``text`` (the default dictionary, HMM on: the cut the names step uses) with the dictionary's
     part-of-speech tags and frequencies."""
-    from tuwen.transforms.names import _jieba
-
-    tokenizer, tags, _, _ = _jieba()
+    tokenizer, tags, _, _ = jieba_tables()
     return list(tokenizer.cut(text, HMM=True)), tags, tokenizer.FREQ
 
 
@@ -258,7 +259,7 @@ def load_tagger():
 # -- the convolutional tagger ----------------------------------------------------------------------------------
 # Word flags (jieba word is a title written before a name, after one, or a verb of saying that follows a person).
 _WFLAGS = 4
-# Given-name score buckets (see tuwen.transforms.names._given_name_char_scores): 0 = never in a listed given name.
+# Given-name score buckets (see tuwen.transforms.names.model.given_name_char_scores): 0 = never in a listed given name.
 _GIVEN_CUTS = (0.02, 0.1, 0.3, 1.0, 3.0)
 _LEX_BITS = 5  # single surname, ambiguous surname, compound-surname start, transliteration character, never given
 
@@ -270,10 +271,8 @@ def char_lexicon_classes() -> dict:
     it rarely saw in training by what they are, not by their identity."""
     import bisect
 
-    from tuwen.transforms.names import _Lexicons, _jieba
-
-    lex = _Lexicons()
-    given = _jieba()[2]
+    lex = Lexicons()
+    given = jieba_tables()[2]
     chars = set(given) | set(lex.single_surnames) | {s[0] for s in lex.compound_surnames} | set(lex.translit_chars) \
         | set(lex.given_stopchars)
     out = {}
@@ -289,9 +288,7 @@ def char_lexicon_classes() -> dict:
 def word_flags() -> dict:
     """jieba word -> flag: 1 a title written before a name (总统), 2 after one (先生), 3 a verb that follows a
     person (说, 表示)."""
-    from tuwen.transforms.names import _Lexicons
-
-    lex = _Lexicons()
+    lex = Lexicons()
     out = {w: 3 for w in lex.context_after}
     out.update({w: 2 for w in lex.titles_after})
     out.update({w: 1 for w in lex.titles_before})
