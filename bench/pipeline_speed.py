@@ -70,9 +70,11 @@ def pillow_loop(manifest: Path, quality: int) -> int:
 def tool_command(tool: str, set_dir: Path, out: Path, args) -> tuple[list[str], dict]:
     """The command line (before taskset) and extra environment of one tool on one set of photos."""
     if tool == "tuwen":
+        # The same work as img2dataset, which has no content check: the nsfw check (on by default) is off here;
+        # bench/safety_nsfw.py measures it (--tuwen-args=--image-safety=nsfw turns it back on here).
         cmd = [str(TUWEN), "run", "--input", str(set_dir / "*.jsonl"), "--output", str(out), "--overwrite",
                "--min-side", "256", "--direct_num_workers", "1", "--shard-size", str(args.shard_size),
-               *shlex.split(args.tuwen_args)]
+               "--image-safety=", *shlex.split(args.tuwen_args)]
         return cmd, {}
     if tool == "img2dataset":
         exe = ensure_img2dataset()

@@ -71,7 +71,7 @@ def pinned(cmd: list[str], cpu: str | None) -> list[str]:
 def tuwen_cmd(set_dir: Path, out: Path, model: Path | None, args, precision: str = "fp32") -> list[str]:
     cmd = [str(TUWEN), "run", "--input", str(set_dir / "*.jsonl"), "--output", str(out), "--overwrite",
            "--min-side", "256", "--direct_num_workers", "1", "--shard-size", "1000", "--dedup", "off",
-           "--progress-seconds", "0"]
+           "--progress-seconds", "0", "--image-safety="]  # the scorer's cost alone (safety_nsfw.py has nsfw's)
     if model is not None:
         cmd += ["--scorer", str(model), "--similarity-threshold", "-1", "--scorer-batch-size", str(args.batch_size),
                 "--scorer-threads", str(args.threads), "--scorer-precision", precision, "--scorer-device", "cpu"]

@@ -78,6 +78,7 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     keep = opts.keep_column_list()
     dedup_mode = opts.dedup_mode()
     cross_run = bool(opts.dedup_index)
+    safety = opts.safety_config()
     pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep, image_config.max_image_bytes)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
     text_config = opts.text_steps_config()
@@ -94,7 +95,8 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
                                                                opts.progress_seconds, fragments, mined,
                                                                spread_pairs=spread_pairs(p.options), scorer=scorer,
-                                                               dedup_mode=dedup_mode, cross_run=cross_run)
+                                                               dedup_mode=dedup_mode, cross_run=cross_run,
+                                                               safety=safety)
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
     rejected_parts = [rejected]
     if dedup_mode != "off":
@@ -111,7 +113,9 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
     summary = stages.RunSummary(
         similarity=stages.similarity_summary(scorer), dedup=dedup_mode,
-        dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None, scorer_sha256=scorer.weights_sha256 if scorer else None)
+        dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None,
+        scorer_sha256=scorer.weights_sha256 if scorer else None,
+        image_safety=safety.summary() if safety else stages.NO_SAFETY)
     return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
                                                                                       mined, summary)
 
@@ -157,6 +161,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         raise UsageError(str(e)) from None
     try:
         opts.dedup_mode()
+        opts.safety_config()
     except ValueError as e:
         raise UsageError(str(e)) from None
     for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):

@@ -234,7 +234,7 @@ class _CheckPairs(beam.DoFn):
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress_seconds: float,
                  fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False,
-                 scorer=None):
+                 scorer=None, nsfw: bool = False):
         self.image_config = image_config
         self.text_config = text_config
         self.progress_seconds = progress_seconds
@@ -244,6 +244,7 @@ class _CheckPairs(beam.DoFn):
         # of the decoded image, which the SDK would otherwise pickle whenever it samples element sizes.
         self.scorer_cfg = scorer if scorer is not None and not scorer.large_model else None
         self.perceptual_hash = perceptual_hash
+        self.nsfw = nsfw  # make the open_nsfw input here, from the written JPEG
 
     def setup(self):
         # The heavy objects (sensitive-word automaton, jieba) are built once per worker, here.
@@ -278,6 +279,16 @@ class _CheckPairs(beam.DoFn):
             return
         for name in out.counters:
             self.counters.inc(name)
+        if self.nsfw:
+            from tuwen.transforms.safety import nsfw_input
+
+            try:
+                out.nsfw_input = nsfw_input(out.image.jpeg)
+            except Exception as e:  # the written JPEG decoded once already; never the run's crash
+                self.counters.inc("rejected_image_decode_error")
+                yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, "image_decode_error",
+                                                                f"open_nsfw input: {type(e).__name__}: {e}"))
+                return
         if self.perceptual_hash:
             out.fields["phash"] = perceptual_hash(out.image.preview)
             out.image.preview = None
@@ -328,15 +339,16 @@ class _StageSamples(beam.DoFn):
 class CheckAndStage(beam.PTransform):
     """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
 
-    One fused stage: check → clean → re-encode → score (RunInference, when a scorer is given) → threshold →
-    stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one. Pairs
+    One fused stage: check → clean → re-encode → image safety (open_nsfw through RunInference, unless
+    ``--image-safety=``) → score (RunInference, when a scorer is given) → threshold → stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one. Pairs
     that only reference their image are spread across workers first (they are small; not on a one-worker local
     run, where it would only cost memory); pairs that carry their bytes are checked where they were read.
     """
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
                  progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None,
-                 spread_pairs: bool = True, scorer=None, dedup_mode: str = "off", cross_run: bool = False):
+                 spread_pairs: bool = True, scorer=None, dedup_mode: str = "off", cross_run: bool = False,
+                 safety=None):
         super().__init__()
         self.check_args = (image_config, text_config, progress_seconds, fragments)
         self.staging_dir = staging_dir
@@ -345,16 +357,23 @@ class CheckAndStage(beam.PTransform):
         # costs memory (the FnApiRunner holds a shuffled PCollection whole).
         self.spread_pairs = spread_pairs
         self.scorer = scorer  # a relevance.ScorerConfig, or None
+        self.safety = safety  # a transforms.safety.SafetyConfig, or None
         self.dedup_mode = dedup_mode
         self.cross_run = cross_run
 
     def _one_path(self, pairs, label: str, side: dict):
         phash = self.dedup_mode == "text-image" or self.cross_run
+        nsfw = self.safety is not None and self.safety.nsfw
         checked = pairs | f"Check{label}" >> beam.ParDo(
             _CheckPairs(*self.check_args, keep_decoded=self.scorer is not None, perceptual_hash=phash,
-                        scorer=self.scorer),
+                        scorer=self.scorer, nsfw=nsfw),
             **side).with_outputs(REJECTED, main="checked")
-        passed = checked.checked
+        passed, rejected = checked.checked, [checked[REJECTED]]
+        if nsfw:  # before the scorer: an unsafe image is not scored
+            from tuwen.pipeline.safety import JudgeNsfw
+
+            passed, unsafe = passed | f"Safety{label}" >> JudgeNsfw(self.safety)
+            rejected.append(unsafe)
         if self.scorer is not None:
             from tuwen.pipeline.relevance import ScorePairs  # imports torch: only when there is a scorer
 
@@ -362,7 +381,7 @@ class CheckAndStage(beam.PTransform):
         threshold = self.scorer.threshold if self.scorer is not None else None
         staged = passed | f"Stage{label}" >> beam.ParDo(
             _StageSamples(self.staging_dir, threshold, self.dedup_mode, self.cross_run))
-        return checked[REJECTED], staged
+        return (*rejected, staged)
 
     def expand(self, pairs):
         side = {"mined": beam.pvalue.AsSingleton(self.mined)} if self.mined is not None else {}
@@ -546,9 +565,11 @@ class RunSummary(NamedTuple):
     dedup: str
     dedup_index: Optional[str]
     scorer_sha256: Optional[str]
+    image_safety: object = None  # transforms.safety.SafetyConfig.summary(), or NO_SAFETY
 
 
 NO_SCORER = "skipped: no --scorer"
+NO_SAFETY = "skipped: --image-safety="
 
 
 def similarity_summary(scorer) -> object:
@@ -569,6 +590,17 @@ def report_text(stats: dict, output: str) -> str:
         lines.append(f"similarity: scorer {sim['scorer']} (weights sha256 {sim['scorer_sha256'][:12]}), "
                      f"threshold {sim['threshold']}: "
                      f"{stats['rejected_by_reason'].get('low_similarity', 0)} pairs below it")
+    safety = stats.get("image_safety")
+    if safety == NO_SAFETY:
+        lines.append(f"image safety: {NO_SAFETY} (what the images show was not checked)")
+    elif isinstance(safety, dict):
+        checks = []
+        for name in safety["checks"]:
+            about = safety.get(name) or {}
+            said = f"{name} ({about['model']}, threshold {about['threshold']})" if "threshold" in about else name
+            checks.append(said)
+        unsafe = sum(n for r, n in stats["rejected_by_reason"].items() if r.startswith("unsafe_image_"))
+        lines.append(f"image safety: {', '.join(checks)}: {unsafe} images rejected as unsafe")
     if "dedup" in stats:
         lines.append(f"dedup: {stats['dedup']}" + (f", cross-run index {stats['dedup_index']}"
                                                   if stats.get("dedup_index") else ""))
@@ -626,6 +658,7 @@ class _Finalize(beam.DoFn):
             stats["boilerplate_mined"] = len(mined)
         if self.summary is not None:
             stats["similarity"] = self.summary.similarity
+            stats["image_safety"] = self.summary.image_safety
             stats["dedup"] = self.summary.dedup
             stats["dedup_index"] = self.summary.dedup_index
         if stats["read"] != stats["kept"] + stats["rejected"]:

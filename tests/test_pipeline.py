@@ -308,3 +308,13 @@ def test_the_portable_runner_writes_the_same_shards(result, sample, tmp_path):
         service.wait(timeout=30)
     assert stats["read"] == stats["kept"] + stats["rejected"]
     assert shard_bytes(out) == shard_bytes(portable)
+
+
+def test_the_sample_pictures_pass_the_nsfw_check_which_ran_by_default(result):
+    from tuwen.transforms.safety import DEFAULT_NSFW_THRESHOLD
+
+    out, stats = result
+    assert stats["image_safety"]["checks"] == ["nsfw"]
+    assert "unsafe_image_nsfw" not in stats["rejected_by_reason"]
+    scores = [r["nsfw"] for r in read_index(out)]
+    assert len(scores) == stats["kept"] > 300 and max(scores) < DEFAULT_NSFW_THRESHOLD

