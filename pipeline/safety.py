@@ -1,4 +1,5 @@
-"""The image-safety stage's Beam side: open_nsfw as a ``ModelHandler`` for ``RunInference``, inside the fused stage.
+"""The image-safety stage's Beam side, inside the fused per-pair stage: open_nsfw as a ``ModelHandler`` for
+``RunInference``, then the text check (OCR) as a DoFn that reads one image at a time.
 
 The model, its preprocessing and the fixed-size batches live Beam-free in ``tuwen.transforms.safety``; the check
 stage makes each pair's model input (``Checked.nsfw_input``), so only that small array rides to the batch. The
@@ -12,6 +13,7 @@ import importlib
 import logging
 import sys
 import threading
+import types
 from typing import Iterable, Sequence
 
 import apache_beam as beam
@@ -22,10 +24,12 @@ _MODEL_MANAGER = "apache_beam.ml.inference.model_manager"
 def _run_inference_without_torch():
     """Beam 2.77's ``ml.inference.base`` imports its ModelManager whenever it can, and that imports torch and scipy
     (2.3 s, and their memory) for a GPU-memory option tuwen never uses (``use_model_manager``). A run without a
-    scorer must not load torch: import ``base`` with that one module unavailable, so it takes its own fallback
-    (``ModelManager = None``), then make the module importable again."""
+    scorer must not load torch: import ``base`` while that one module is a stand-in whose ``ModelManager`` is None
+    (what ``base`` itself falls back to), then take the stand-in away so the real module stays importable."""
     if "apache_beam.ml.inference.base" not in sys.modules and _MODEL_MANAGER not in sys.modules:
-        sys.modules[_MODEL_MANAGER] = None  # `import` of a None entry raises ImportError
+        stand_in = types.ModuleType(_MODEL_MANAGER)
+        stand_in.ModelManager = None
+        sys.modules[_MODEL_MANAGER] = stand_in
         try:
             importlib.import_module("apache_beam.ml.inference.base")
         finally:
@@ -37,21 +41,37 @@ _base = _run_inference_without_torch()
 ModelHandler, PredictionResult, RunInference = _base.ModelHandler, _base.PredictionResult, _base.RunInference
 
 from tuwen.pipeline.stages import REJECTED, _Counters, reject
-from tuwen.transforms.safety import NSFW_BATCH_SIZE, SafetyConfig, load_nsfw, nsfw_scores
+from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, load_nsfw, load_ocr, nsfw_scores,
+                                     read_image_text, sensitive_categories)
+from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
 log = logging.getLogger("tuwen")
 
-_SESSIONS: dict = {}
+_MODELS: dict = {}
 _LOADING = threading.Lock()
 
 
 def load_shared_nsfw(threads: int):
     """One open_nsfw session per process and thread count: both fused paths of a worker share it."""
     with _LOADING:
-        if threads not in _SESSIONS:
-            _SESSIONS[threads] = load_nsfw(threads)
+        if ("nsfw", threads) not in _MODELS:
+            _MODELS["nsfw", threads] = load_nsfw(threads)
             log.info("tuwen: open_nsfw loaded (onnxruntime, %d thread(s), batch %d)", threads, NSFW_BATCH_SIZE)
-        return _SESSIONS[threads]
+        return _MODELS["nsfw", threads]
+
+
+def load_shared_ocr(threads: int):
+    """One OCR engine per process and thread count."""
+    with _LOADING:
+        if ("ocr", threads) not in _MODELS:
+            _MODELS["ocr", threads] = load_ocr(threads)
+            log.info("tuwen: PP-OCRv4 loaded (rapidocr-onnxruntime, %d thread(s))", threads)
+        return _MODELS["ocr", threads]
+
+
+def _reject(ident: tuple, reason: str, detail: str):
+    return beam.pvalue.TaggedOutput(REJECTED, reject({"id": ident[0], "source": ident[1], "row": ident[2]}, reason,
+                                                     detail))
 
 
 class NsfwModelHandler(ModelHandler):
@@ -94,9 +114,7 @@ class _JudgeNsfw(beam.DoFn):
         checked.nsfw_input = None
         if score >= self.threshold:
             self.counters.inc("rejected_unsafe_image_nsfw")
-            pair = {"id": ident[0], "source": ident[1], "row": ident[2]}
-            yield beam.pvalue.TaggedOutput(REJECTED, reject(
-                pair, "unsafe_image_nsfw", f"nsfw {score:.4f} >= --nsfw-threshold {self.threshold}"))
+            yield _reject(ident, "unsafe_image_nsfw", f"nsfw {score:.4f} >= --nsfw-threshold {self.threshold}")
             return
         checked.fields["nsfw"] = score
         yield ident, checked
@@ -115,3 +133,57 @@ class JudgeNsfw(beam.PTransform):
                   | "JudgeNsfw" >> beam.ParDo(_JudgeNsfw(self.cfg.nsfw_threshold)).with_outputs(REJECTED,
                                                                                              main="safe"))
         return judged.safe, judged[REJECTED]
+
+
+class _CheckImageText(beam.DoFn):
+    """OCR of the written JPEG: a sensitive word in it is ``unsafe_image_text`` (detail: the lexicon category, never
+    the word), text covering more than ``--max-image-text-share`` is ``text_heavy_image``. Kept samples get
+    ``image_text_share``, and with ``--keep-image-text`` the recognised text, masked like a caption."""
+
+    def __init__(self, cfg: SafetyConfig, text_config: TextStepsConfig):
+        self.cfg = cfg
+        self.text_config = text_config
+
+    def setup(self):
+        self.engine = load_shared_ocr(self.cfg.threads)
+        self.sensitive = self.text_config.sensitive_words()  # the captions' lexicons, alone
+        self.masking = self.text_config.masking_steps() if self.cfg.keep_image_text else None
+        self.counters = _Counters()
+
+    def process(self, item):
+        ident, checked = item
+        try:
+            found = read_image_text(self.engine, checked.image.jpeg)
+        except Exception as e:  # the written JPEG decoded once already; never the run's crash
+            self.counters.inc("rejected_image_decode_error")
+            yield _reject(ident, "image_decode_error", f"OCR input: {type(e).__name__}: {e}")
+            return
+        categories = sensitive_categories(self.sensitive.matcher, found.text, self.sensitive.config.max_gap)
+        if categories:
+            self.counters.inc("rejected_unsafe_image_text")
+            yield _reject(ident, "unsafe_image_text", ",".join(categories))
+            return
+        limit = self.cfg.max_text_share
+        if limit is not None and found.share > limit:
+            self.counters.inc("rejected_text_heavy_image")
+            yield _reject(ident, "text_heavy_image",
+                          f"text covers {found.share:.4f} of the image > --max-image-text-share {limit}")
+            return
+        checked.fields["image_text_share"] = found.share
+        if self.cfg.keep_image_text:
+            checked.fields["image_text"] = mask_only(found.text, self.masking)
+        yield ident, checked
+
+
+class CheckImageText(beam.PTransform):
+    """(ident, Checked) → (those whose image carries no sensitive text; ``unsafe_image_text`` and
+    ``text_heavy_image`` rejects)."""
+
+    def __init__(self, cfg: SafetyConfig, text_config: TextStepsConfig):
+        super().__init__()
+        self.cfg, self.text_config = cfg, text_config
+
+    def expand(self, checked):
+        read = checked | "ImageText" >> beam.ParDo(_CheckImageText(self.cfg, self.text_config)).with_outputs(
+            REJECTED, main="clean")
+        return read.clean, read[REJECTED]

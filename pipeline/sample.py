@@ -114,6 +114,29 @@ def shape_picture(rng: random.Random, color: str, shape: str, count: int, backgr
     return im
 
 
+CJK_FONT_INDEX = 2  # Noto Sans CJK SC inside the collection (0 JP, 1 KR, 2 SC, 3 TC)
+
+
+def cjk_font(size: int):
+    """Noto Sans CJK SC at ``size`` px, from the ``noto-cjk-sans-otc`` wheel (requirements.txt installs it), or None
+    when that package is missing (then no picture carries rendered Chinese)."""
+    from PIL import ImageFont
+
+    try:
+        import noto_cjk_sans_otc
+    except ImportError:
+        return None
+    path = os.path.join(os.path.dirname(noto_cjk_sans_otc.__file__), "NotoSansCJK-Regular.ttc")
+    return ImageFont.truetype(path, size, index=CJK_FONT_INDEX)
+
+
+def with_text(im: Image.Image, text: str, size: int = 40, xy=(40, 100)) -> Image.Image:
+    """``im`` with ``text`` drawn on it in white with a black outline (a poster's slogan, a meme's caption)."""
+    ImageDraw.Draw(im).text(xy, text, font=cjk_font(size), fill=(255, 255, 255), stroke_width=max(1, size // 20),
+                            stroke_fill=(0, 0, 0))
+    return im
+
+
 def jpeg(im: Image.Image, **kw) -> bytes:
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=85, **kw)
@@ -233,6 +256,7 @@ def generate(out: str, n_good: int = 72, seed: int = 0, n_matched: int = N_MATCH
     rng = random.Random(seed)
     os.makedirs(os.path.join(out, "images"), exist_ok=True)
     expected: dict[str, str] = {}  # id -> "kept" or the reject reason
+    ocr_expected: dict[str, str] = {}  # id -> the reason when the ocr check runs too
     by_row: dict[str, str] = {}  # "source#row" -> reject reason, for rows whose id is not theirs alone
     lines: list[bytes] = []
 
@@ -286,6 +310,12 @@ def generate(out: str, n_good: int = 72, seed: int = 0, n_matched: int = N_MATCH
         ("name_only", jpeg(picture(rng, 400, 300)), "张伟", "no_chinese"),
         ("sensitive_word", jpeg(picture(rng, 400, 300)), "街角有人在吸毒品。", "kept"),
     ]
+    if cjk_font(40) is not None:  # a slogan the caption filters would have masked, inside the picture:
+        # kept by a default run, unsafe_image_text with --image-safety nsfw,ocr (the demo's first run)
+        poster = with_text(picture(random.Random(seed + 1), 400, 300), "法轮功大法好")  # its own rng: the rest of
+        specials.append(("sensitive_image_text", jpeg(poster),  # the sample stays as it was
+                         "墙上贴着一张海报。", "kept"))
+        ocr_expected["sensitive_image_text"] = "unsafe_image_text"
     ext = {"palette_alpha": "png", "gray16": "png", "animated": "gif", "bomb": "png"}
     for name, data, text, outcome in specials:
         path = add_image(f"{name}.{ext.get(name, 'jpg')}", data)
@@ -338,9 +368,10 @@ def generate(out: str, n_good: int = 72, seed: int = 0, n_matched: int = N_MATCH
         member("000000099.txt", "只有文字没有图片。".encode())
         expected["crawl-000.tar#000000099"] = "missing_image"
     with open(os.path.join(out, "expected.json"), "w") as fh:
-        json.dump({"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched}, fh,
-                  ensure_ascii=False, indent=1, sort_keys=True)
-    return {"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched}
+        json.dump({"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched,
+                   "with_ocr": ocr_expected}, fh, ensure_ascii=False, indent=1, sort_keys=True)
+    return {"by_id": expected, "by_row": by_row, "matched": matched, "mismatched": mismatched,
+            "with_ocr": ocr_expected}
 
 
 def main(argv=None) -> int:

@@ -340,8 +340,9 @@ class CheckAndStage(beam.PTransform):
     """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
 
     One fused stage: check → clean → re-encode → image safety (open_nsfw through RunInference, unless
-    ``--image-safety=``) → score (RunInference, when a scorer is given) → threshold → stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one. Pairs
-    that only reference their image are spread across workers first (they are small; not on a one-worker local
+    ``--image-safety=``; then OCR with ``--image-safety ...,ocr``) → score (RunInference, when a scorer is given) →
+    threshold → stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one.
+    Pairs that only reference their image are spread across workers first (they are small; not on a one-worker local
     run, where it would only cost memory); pairs that carry their bytes are checked where they were read.
     """
 
@@ -373,6 +374,11 @@ class CheckAndStage(beam.PTransform):
             from tuwen.pipeline.safety import JudgeNsfw
 
             passed, unsafe = passed | f"Safety{label}" >> JudgeNsfw(self.safety)
+            rejected.append(unsafe)
+        if self.safety is not None and self.safety.ocr:  # after nsfw: OCR costs ten times as much
+            from tuwen.pipeline.safety import CheckImageText
+
+            passed, unsafe = passed | f"ImageText{label}" >> CheckImageText(self.safety, self.check_args[1])
             rejected.append(unsafe)
         if self.scorer is not None:
             from tuwen.pipeline.relevance import ScorePairs  # imports torch: only when there is a scorer
@@ -597,10 +603,16 @@ def report_text(stats: dict, output: str) -> str:
         checks = []
         for name in safety["checks"]:
             about = safety.get(name) or {}
-            said = f"{name} ({about['model']}, threshold {about['threshold']})" if "threshold" in about else name
-            checks.append(said)
-        unsafe = sum(n for r, n in stats["rejected_by_reason"].items() if r.startswith("unsafe_image_"))
-        lines.append(f"image safety: {', '.join(checks)}: {unsafe} images rejected as unsafe")
+            said = [about.get("model", "")]
+            if about.get("threshold") is not None:
+                said.append(f"threshold {about['threshold']}")
+            if about.get("max_text_share") is not None:
+                said.append(f"max text share {about['max_text_share']}")
+            if about.get("keep_image_text"):
+                said.append("image text kept")
+            checks.append(f"{name} ({', '.join(x for x in said if x)})")
+        dropped = stats.get("rejected_by_stage", {}).get("safety", 0)
+        lines.append(f"image safety: {', '.join(checks)}: {dropped} images rejected")
     if "dedup" in stats:
         lines.append(f"dedup: {stats['dedup']}" + (f", cross-run index {stats['dedup_index']}"
                                                   if stats.get("dedup_index") else ""))

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.slow
 
 def test_the_demo_closes_the_loop_and_the_trained_scorer_prefers_matched_pairs(tmp_path):
     done = subprocess.run([sys.executable, "-m", "tuwen.pipeline.demo", "--sample", str(tmp_path / "sample"),
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "out"
     for run in ("sample", "sample-scored"):
@@ -22,6 +22,12 @@ def test_the_demo_closes_the_loop_and_the_trained_scorer_prefers_matched_pairs(t
     clean = json.loads((out / "sample" / "stats.json").read_text())
     scored = json.loads((out / "sample-scored" / "stats.json").read_text())
     assert clean["similarity"] == "skipped: no --scorer"
+    # The first run reads the text in the pictures: the sample's poster with a sensitive slogan is dropped.
+    assert clean["image_safety"]["checks"] == ["nsfw", "ocr"]
+    expected = json.loads((tmp_path / "sample" / "expected.json").read_text())["with_ocr"]
+    assert expected == {"sensitive_image_text": "unsafe_image_text"}
+    assert clean["rejected_by_reason"]["unsafe_image_text"] == 1
+    assert "unsafe_image_text" in (out / "sample" / "report.txt").read_text()
     assert scored["similarity"]["scorer"] == str(out / "sample-model")
     assert clean["read"] == scored["read"]
     assert scored["rejected_by_reason"]["low_similarity"] > 0

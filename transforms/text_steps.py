@@ -33,7 +33,9 @@ class TextStepsConfig:
     default_allowlist: bool = True
     max_chars: int = 1000
 
-    def _sensitive(self):
+    def sensitive_words(self):
+        """The sensitive-word step with this run's lexicons and allowlists, whether or not ``sensitive`` is one of
+        the caption steps (the image-text check uses it alone)."""
         from tuwen.transforms.sensitive import MaskSensitiveWords, SensitiveConfig
 
         step = MaskSensitiveWords(SensitiveConfig(lexicons=tuple(self.lexicons), allowlists=tuple(self.allowlists),
@@ -52,7 +54,7 @@ class TextStepsConfig:
         if "names" in self.steps:
             out.append(self._names())
         if "sensitive" in self.steps:
-            out.append(self._sensitive())
+            out.append(self.sensitive_words())
         return out
 
     def build(self, fragments: Optional[Sequence] = None, masking: Optional[list] = None) -> TextCleaner:
