@@ -225,3 +225,18 @@ def run_counted(cmd: list[str], out: Path, n: int, log_path: Path):
     stats = json.loads((out / "stats.json").read_text())
     ok = stats["read"] == stats["kept"] + stats["rejected"] == n and (out / "_SUCCESS").exists()
     return res, stats, ok
+
+
+SHARED_DATA = Path(os.environ.get("TUWEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+FLICKR = SHARED_DATA / "flickr8k_cn"
+
+
+def flickr_manifest(path: Path) -> int:
+    """A tuwen manifest of the shared Flickr8k-CN photos (id = file stem, text = the first human caption, the
+    absolute image path) written to ``path``; returns the number of pairs."""
+    rows = [json.loads(line) for line in (FLICKR / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"id": Path(r["image"]).stem, "text": r["captions"][0],
+                                        "image": str((FLICKR / r["image"]).resolve())}, ensure_ascii=False) + "\n"
+                            for r in rows), encoding="utf-8")
+    return len(rows)

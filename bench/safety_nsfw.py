@@ -28,10 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos  # noqa: E402
-from pipeline_benchkit import TUWEN, VENV_PYTHON, WORK, pinned, run_timed, shell_line  # noqa: E402
+from pipeline_benchkit import (FLICKR, TUWEN, VENV_PYTHON, WORK, flickr_manifest, pinned, run_timed,  # noqa: E402
+                               shell_line)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TUWEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from pipeline_benchkit import SHARED_DATA as SHARED  # noqa: E402
 SWORK = WORK / "safety"
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8, 0.9)
 FALSE_DROP_GOAL = 0.005
@@ -46,13 +47,9 @@ def index_rows(out: Path) -> list[dict]:
 def false_drops(args) -> int:
     from tuwen.transforms.safety import DEFAULT_NSFW_THRESHOLD
 
-    flickr = SHARED / "flickr8k_cn"
-    rows = [json.loads(line) for line in (flickr / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
-    SWORK.mkdir(parents=True, exist_ok=True)
+    flickr = FLICKR
     manifest = SWORK / "flickr.jsonl"
-    manifest.write_text("".join(json.dumps({"id": Path(r["image"]).stem, "text": r["captions"][0],
-                                            "image": str((flickr / r["image"]).resolve())}, ensure_ascii=False)
-                                + "\n" for r in rows), encoding="utf-8")
+    rows = range(flickr_manifest(manifest))
     out = SWORK / "flickr-out"
     cmd = pinned([str(TUWEN), "run", "--input", str(manifest), "--output", str(out), "--overwrite",
                   "--min-side", "200", "--nsfw-threshold", "1", "--dedup", "off", "--text-steps=",
@@ -97,9 +94,10 @@ def raw_scores(argv: list[str]) -> int:
     made_cpu = time.process_time()
     scores = nsfw_scores(session, inputs)
     done_cpu = time.process_time()
-    Path(argv[1]).write_text(json.dumps({"n": len(jpegs), "load_cpu_s": loaded_cpu - started_cpu, "input_cpu_s": made_cpu - loaded_cpu,
-                      "model_cpu_s": done_cpu - made_cpu, "wall_s": time.perf_counter() - started,
-                      "scores": dict(zip(jpegs, scores))}))
+    Path(argv[1]).write_text(json.dumps({
+        "n": len(jpegs), "load_cpu_s": loaded_cpu - started_cpu, "input_cpu_s": made_cpu - loaded_cpu,
+        "model_cpu_s": done_cpu - made_cpu, "wall_s": time.perf_counter() - started,
+        "scores": dict(zip(jpegs, scores))}))
     return 0
 
 

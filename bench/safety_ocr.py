@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import photos  # noqa: E402
-from pipeline_benchkit import TUWEN, WORK, pinned, run_timed, shell_line  # noqa: E402
+from pipeline_benchkit import FLICKR, TUWEN, WORK, flickr_manifest, pinned, run_timed, shell_line  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("TUWEN_SHARED_DATA", REPO.parent / "shared" / "data"))
+from pipeline_benchkit import SHARED_DATA as SHARED  # noqa: E402
 PUBLIC_LIST = SHARED / "lexicons" / "sensitive_public_61k.txt"
 OWORK = WORK / "safety-ocr"
 SIZES = (24, 36, 56)
@@ -168,13 +168,9 @@ def tuwen_run(manifest_glob: str, out: Path, cpu, *extra) -> tuple[list[str], ob
 def false_drops(args) -> int:
     import pyarrow.parquet as pq
 
-    flickr = SHARED / "flickr8k_cn"
-    rows = [json.loads(l) for l in (flickr / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
-    OWORK.mkdir(parents=True, exist_ok=True)
+    flickr = FLICKR
     manifest = OWORK / "flickr.jsonl"
-    manifest.write_text("".join(json.dumps({"id": Path(r["image"]).stem, "text": r["captions"][0],
-                                            "image": str((flickr / r["image"]).resolve())}, ensure_ascii=False)
-                                + "\n" for r in rows), encoding="utf-8")
+    rows = range(flickr_manifest(manifest))
     out = OWORK / "flickr-out"
     cmd, res = tuwen_run(str(manifest), out, args.cpu, "--min-side", "200", "--image-safety=ocr", "--dedup", "off",
                          "--lexicon", str(PUBLIC_LIST))

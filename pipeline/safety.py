@@ -41,8 +41,8 @@ _base = _run_inference_without_torch()
 ModelHandler, PredictionResult, RunInference = _base.ModelHandler, _base.PredictionResult, _base.RunInference
 
 from tuwen.pipeline.stages import REJECTED, _Counters, reject
-from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, load_nsfw, load_ocr, nsfw_scores,
-                                     read_image_text, sensitive_categories)
+from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, class_embeddings, load_nsfw, load_ocr,
+                                     nsfw_scores, prompt_verdict, read_image_text, sensitive_categories)
 from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
 log = logging.getLogger("tuwen")
@@ -187,3 +187,44 @@ class CheckImageText(beam.PTransform):
         read = checked | "ImageText" >> beam.ParDo(_CheckImageText(self.cfg, self.text_config)).with_outputs(
             REJECTED, main="clean")
         return read.clean, read[REJECTED]
+
+
+class _JudgePrompts(beam.DoFn):
+    """The scorer's image embedding against the unsafe and safe prompts: nearer an unsafe class than any safe one by
+    more than ``--prompt-safety-margin`` is ``unsafe_image_prompt``."""
+
+    def __init__(self, cfg: SafetyConfig, scorer_cfg):
+        self.cfg, self.scorer_cfg = cfg, scorer_cfg
+
+    def setup(self):
+        from tuwen.pipeline.relevance import load_checked_scorer  # once per process, shared with the scorer
+
+        scorer = load_checked_scorer(self.scorer_cfg)
+        prompts = self.cfg.prompts
+        self.unsafe = class_embeddings(scorer, prompts.unsafe, prompts.templates)
+        self.safe = class_embeddings(scorer, prompts.safe, prompts.templates)
+        self.counters = _Counters()
+
+    def process(self, item):
+        ident, checked = item
+        margin, unsafe, safe = prompt_verdict(checked.image_embedding, self.unsafe, self.safe, self.cfg.prompts)
+        checked.image_embedding = None
+        if margin > self.cfg.prompt_margin:
+            self.counters.inc("rejected_unsafe_image_prompt")
+            yield _reject(ident, "unsafe_image_prompt", f"nearer '{unsafe}' than '{safe}' by {margin:.4f} > "
+                                                        f"--prompt-safety-margin {self.cfg.prompt_margin}")
+            return
+        yield ident, checked
+
+
+class JudgePrompts(beam.PTransform):
+    """(ident, Checked with the scorer's image embedding) → (the rest; ``unsafe_image_prompt`` rejects)."""
+
+    def __init__(self, cfg: SafetyConfig, scorer_cfg):
+        super().__init__()
+        self.cfg, self.scorer_cfg = cfg, scorer_cfg
+
+    def expand(self, checked):
+        judged = checked | "JudgePrompts" >> beam.ParDo(_JudgePrompts(self.cfg, self.scorer_cfg)).with_outputs(
+            REJECTED, main="safe")
+        return judged.safe, judged[REJECTED]

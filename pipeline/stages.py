@@ -380,10 +380,16 @@ class CheckAndStage(beam.PTransform):
 
             passed, unsafe = passed | f"ImageText{label}" >> CheckImageText(self.safety, self.check_args[1])
             rejected.append(unsafe)
+        prompts = self.safety is not None and "prompts" in self.safety.checks
         if self.scorer is not None:
             from tuwen.pipeline.relevance import ScorePairs  # imports torch: only when there is a scorer
 
-            passed = passed | f"Score{label}" >> ScorePairs(self.scorer)
+            passed = passed | f"Score{label}" >> ScorePairs(self.scorer, image_embedding=prompts)
+        if prompts:  # on the scorer's image embedding (options refuse prompts without a scorer)
+            from tuwen.pipeline.safety import JudgePrompts
+
+            passed, unsafe = passed | f"Prompts{label}" >> JudgePrompts(self.safety, self.scorer)
+            rejected.append(unsafe)
         threshold = self.scorer.threshold if self.scorer is not None else None
         staged = passed | f"Stage{label}" >> beam.ParDo(
             _StageSamples(self.staging_dir, threshold, self.dedup_mode, self.cross_run))

@@ -230,3 +230,71 @@ def test_ocr_options_without_the_ocr_check_exit_2(tmp_path, capsys, flag):
     path = manifest(tmp_path, {"a": pictures(1)[0]})
     assert main([f"--input={path}", f"--output={tmp_path}/out", flag]) == 2
     assert "need the ocr check" in capsys.readouterr().err
+
+
+# ---- zero-shot prompts on the scorer's embedding (--image-safety ...,prompts) ----------------------------------
+
+def test_the_shipped_prompts_parse_and_bad_prompt_files_are_refused():
+    from tuwen.transforms.safety import default_prompts, parse_prompts
+
+    shipped = default_prompts()
+    assert shipped.unsafe and shipped.safe and all(t.count("{}") == 1 for t in shipped.templates)
+    with pytest.raises(ValueError, match="p.txt:2"):
+        parse_prompts("unsafe: 红色\nsafe 蓝色\n", "p.txt")
+    with pytest.raises(ValueError, match="at least one unsafe and one safe"):
+        parse_prompts("unsafe: 红色\n", "p.txt")
+    with pytest.raises(ValueError, match="exactly one"):
+        parse_prompts("template: 一个\nunsafe: 红色\nsafe: 蓝色\n", "p.txt")
+
+
+def test_prompts_without_a_scorer_exit_2(tmp_path, capsys):
+    path = manifest(tmp_path, {"a": pictures(1)[0]})
+    assert main([f"--input={path}", f"--output={tmp_path}/out", "--image-safety=nsfw,prompts"]) == 2
+    assert "needs --scorer" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def colour_model(tmp_path_factory):
+    """A tiny dual encoder trained on synthetic coloured shapes ("一个红色的圆形"), as `tuwen train` trains one:
+    80 steps put its red pictures 0.5-0.7 nearer "红色" than any other colour, and the others 0.46+ away."""
+    import subprocess
+    import sys
+
+    from tuwen.trainer.synthetic import synthetic_pairs, write_shards
+
+    d = tmp_path_factory.mktemp("colours")
+    write_shards(synthetic_pairs(512, size=64, seed=1), d / "shards", shard_size=128)
+    exe = os.path.join(os.path.dirname(sys.executable), "tuwen")
+    subprocess.run([exe, "train", "--data", f"{d}/shards/*.tar", "--output", str(d / "model"), "--model", "tiny",
+                    "--max-steps", "80", "--batch-size", "32", "--lr", "1e-3", "--precision", "fp32", "--seed", "0"],
+                   check=True, capture_output=True, timeout=900)
+    return d / "model"
+
+
+@pytest.mark.slow
+def test_an_image_of_the_unsafe_prompt_class_is_rejected_and_the_others_kept(tmp_path, colour_model):
+    from tuwen.trainer.synthetic import COLOURS, synthetic_pairs
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("template: 一个{}的圆形\ntemplate: 一个{}的方形\ntemplate: 一个{}的三角形\nunsafe: 红色\n"
+                       + "".join(f"safe: {c}\n" for c in COLOURS if c != "红色"), encoding="utf-8")
+    samples = synthetic_pairs(36, size=64, seed=99, with_gen=False)
+    (tmp_path / "img").mkdir()
+    lines = []
+    for s in samples:
+        (tmp_path / "img" / f"{s['id']}.jpg").write_bytes(s["jpg"])
+        lines.append(json.dumps({"id": s["id"], "text": s["text"], "image": f"img/{s['id']}.jpg"},
+                                ensure_ascii=False))
+    (tmp_path / "m.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    stats = run([f"--input={tmp_path}/m.jsonl", f"--output={tmp_path}/out", "--runner=FnApiRunner",
+                 "--progress-seconds=0", "--min-side=32", "--dedup=off", "--text-steps=", f"--scorer={colour_model}",
+                 "--similarity-threshold=-1", "--image-safety=prompts", f"--safety-prompts={prompts}"])
+    red = {s["id"] for s in samples if s["label"].startswith("红色")}
+    assert 3 <= len(red) < len(samples)
+    rejects = {r["id"]: r for r in read_rejects(tmp_path / "out")}
+    assert set(rejects) == red
+    assert {(r["stage"], r["reason"]) for r in rejects.values()} == {("safety", "unsafe_image_prompt")}
+    assert all(r["detail"].startswith("nearer '红色' than '") for r in rejects.values())
+    assert {r["id"] for r in read_index(tmp_path / "out")} == {s["id"] for s in samples} - red
+    assert stats["read"] == stats["kept"] + stats["rejected"] == len(samples)
+    assert stats["image_safety"]["prompts"]["unsafe_classes"] == 1

@@ -33,6 +33,7 @@ class Checked:
     index_fields: dict = field(default_factory=dict)  # float16 vectors for the index alone (--write-embeddings)
     pixels: Any = None  # the scorer's preprocessed input, when made in the check stage (instead of .image.decoded)
     nsfw_input: Any = None  # open_nsfw's preprocessed input (tuwen.transforms.safety), until the safety stage
+    image_embedding: Any = None  # the scorer's image embedding, for the prompts check
     counters: list = field(default_factory=list)  # counter names to bump (gen_text drops)
 
     def staged_meta(self) -> dict:

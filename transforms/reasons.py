@@ -36,6 +36,9 @@ REASONS: dict[str, tuple[str, str]] = {
                                     "(the score in detail)"),
     "unsafe_image_text": ("safety", "OCR found a sensitive word in the image (--image-safety ...,ocr; the captions' "
                                     "lexicons, evasions included; detail: the lexicon category or user:<file stem>)"),
+    "unsafe_image_prompt": ("safety", "the --scorer's image embedding is nearer an unsafe prompt class than any safe "
+                                      "one by more than --prompt-safety-margin (--image-safety ...,prompts; detail: "
+                                      "the two classes and the margin)"),
     "text_heavy_image": ("safety", "detected text covers more than --max-image-text-share of the image area "
                                    "(screenshots, posters, memes)"),
     # relevance: the pair judged as a pair

@@ -24,7 +24,7 @@ import io
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Sequence
 
-SAFETY_CHECKS = ("nsfw", "ocr")  # what --image-safety can pick
+SAFETY_CHECKS = ("nsfw", "ocr", "prompts")  # what --image-safety can pick
 DEFAULT_SAFETY_CHECKS = ("nsfw",)
 # Rejected when the open_nsfw probability is at least this. Yahoo's guidance for the model: below 0.2 is safe, above
 # 0.8 is NSFW with high probability. Through the pipeline, on the 2,500 clean Flickr8k-CN photos, 0.8 flags 4
@@ -39,6 +39,11 @@ TEXT_SHARE_DECIMALS = 4
 # enlarged. The wheel's default (shorter side at least 736) enlarges small images: 380 ms instead of 100 ms on the
 # sample's 400x300 pictures, with the same text read.
 OCR_DET_LIMIT = ("max", 960)
+DEFAULT_PROMPTS = "safety_prompts.txt"  # in tuwen.lexicons: --safety-prompts' default
+# prompts: rejected when the image is closer to its nearest unsafe prompt than to its nearest safe one by more than
+# this (cosines of L2-normalised embeddings). 0: whichever side is nearer wins.
+DEFAULT_PROMPT_MARGIN = 0.0
+PROMPT_DECIMALS = 4
 DEFAULT_LEXICON_SOURCE = "tuwen.lexicons/sensitive_"  # a shipped list's source: its category follows
 _INPUT_SIDE = 256  # the reference preprocessing resizes to 256x256 before its 224 centre crop
 
@@ -51,6 +56,8 @@ class SafetyConfig:
     threads: int = 1  # onnxruntime threads per process
     max_text_share: Optional[float] = None  # ocr: drop images whose detected text covers more than this share
     keep_image_text: bool = False  # ocr: write the (masked) recognised text of kept samples as image_text
+    prompts: Optional["PromptSet"] = None  # prompts: the classes and templates (read on the launching machine)
+    prompt_margin: float = DEFAULT_PROMPT_MARGIN
 
     @property
     def nsfw(self) -> bool:
@@ -68,6 +75,9 @@ class SafetyConfig:
         if self.ocr:
             out["ocr"] = {"model": OCR_MODEL, "max_text_share": self.max_text_share,
                           "keep_image_text": self.keep_image_text}
+        if "prompts" in self.checks and self.prompts is not None:
+            out["prompts"] = {"model": "the --scorer", "prompts": self.prompts.source, "margin": self.prompt_margin,
+                              "unsafe_classes": len(self.prompts.unsafe), "safe_classes": len(self.prompts.safe)}
         return out
 
 
@@ -185,3 +195,61 @@ def sensitive_categories(matcher, text: str, max_gap: int) -> list[str]:
     """The categories of the sensitive words the matcher would mask in ``text``, sorted (empty: none)."""
     found = [m for m in matcher.matches(text, max_gap, need_strong=True) if m.masked]
     return sorted({lexicon_category(matcher.info[m.key][3]) for m in found})
+
+
+# ---- zero-shot prompts on the scorer's image embedding (--image-safety ...,prompts) -----------------------------
+
+@dataclass(frozen=True)
+class PromptSet:
+    """Unsafe and safe class names, and the templates each is written into (CLIP-style: "一张{}的照片")."""
+    unsafe: tuple
+    safe: tuple
+    templates: tuple
+    source: str
+
+
+def parse_prompts(text: str, source: str) -> PromptSet:
+    """``unsafe: NAME``, ``safe: NAME`` and ``template: ...{}...`` lines; ``#`` comments. ValueError names the line."""
+    found = {"unsafe": [], "safe": [], "template": []}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        kind, sep, value = line.partition(":")
+        kind, value = kind.strip(), value.strip()
+        if not sep or kind not in found or not value:
+            raise ValueError(f"{source}:{number}: expected 'unsafe: NAME', 'safe: NAME' or 'template: ...{{}}...'")
+        if kind == "template" and value.count("{}") != 1:
+            raise ValueError(f"{source}:{number}: a template holds exactly one {{}}")
+        found[kind].append(value)
+    if not found["unsafe"] or not found["safe"]:
+        raise ValueError(f"{source}: needs at least one unsafe and one safe class")
+    return PromptSet(tuple(found["unsafe"]), tuple(found["safe"]), tuple(found["template"] or ["{}"]), source)
+
+
+def default_prompts() -> PromptSet:
+    import importlib.resources
+
+    text = importlib.resources.files("tuwen.lexicons").joinpath(DEFAULT_PROMPTS).read_text(encoding="utf-8")
+    return parse_prompts(text, f"tuwen.lexicons/{DEFAULT_PROMPTS}")
+
+
+def class_embeddings(scorer, names: Sequence[str], templates: Sequence[str]):
+    """[len(names), D]: each class's text embeddings over the templates, averaged and L2-normalised."""
+    import numpy as np
+
+    texts = [t.format(n) for n in names for t in templates]
+    empty = np.zeros((0, 3, scorer.image_size, scorer.image_size), np.float32)
+    _, emb = scorer.embed(empty, scorer.tokenize(texts))
+    mean = emb.reshape(len(names), len(templates), -1).mean(axis=1)
+    return mean / np.linalg.norm(mean, axis=1, keepdims=True)
+
+
+def prompt_verdict(image_embedding, unsafe, safe, prompts: PromptSet) -> tuple[float, str, str]:
+    """(nearest unsafe cosine - nearest safe cosine, rounded; the nearest unsafe class; the nearest safe class)."""
+    import numpy as np
+
+    img = np.asarray(image_embedding, np.float64)
+    u, v = np.asarray(unsafe, np.float64) @ img, np.asarray(safe, np.float64) @ img
+    return (round(float(u.max() - v.max()), PROMPT_DECIMALS), prompts.unsafe[int(u.argmax())],
+            prompts.safe[int(v.argmax())])
