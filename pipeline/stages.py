@@ -169,7 +169,7 @@ class MineRunBoilerplate(beam.PTransform):
         self.files, self.max_chars, self.thresholds = list(files), max_chars, thresholds
 
     def expand(self, pbegin):
-        from tuwen.transforms.boilerplate_beam import MineBoilerplate
+        from tuwen.pipeline.boilerplate import MineBoilerplate
 
         sample_texts = pbegin | "TextsForSample" >> ReadTexts(self.files, self.max_chars)
         recount_texts = pbegin | "TextsForRecount" >> ReadTexts(self.files, self.max_chars)

@@ -22,7 +22,7 @@ tails. This module holds
   it is in at least ``min_doc_count`` documents and its documents' remainders are at least
   ``min_distinct_share`` distinct;
 - :func:`mine_boilerplate`, both passes over an in-memory list (for ``tuwen text``; the pipeline runs the same
-  accumulators in Beam, :mod:`tuwen.transforms.boilerplate_beam`);
+  accumulators in Beam, :mod:`tuwen.pipeline.boilerplate`);
 - :func:`read_tsv` / :func:`write_tsv` for ``boilerplate_mined.tsv`` (``fragment``, ``position``, ``doc_count``).
 
 Beam-free. Hashes come from hashlib, never Python's ``hash()`` (which differs between processes).

@@ -8,7 +8,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.util import assert_that, equal_to
 
 from tuwen.transforms.boilerplate import Fragment, StripBoilerplate, mine_boilerplate
-from tuwen.transforms.boilerplate_beam import MineBoilerplate
+from tuwen.pipeline.boilerplate import MineBoilerplate
 
 from test_boilerplate import VIRAL, make_corpus
 
