@@ -1,0 +1,56 @@
+"""The small-record steps of the DAG as plain functions: who wins a sample key, and which shard a sample lands in."""
+import random
+
+from tuwen.pipeline.stages import KEPT, REJECTED, Kept, Rejected, _rank_bucket, _resolve_key_group
+from tuwen.transforms import shards as fmt
+
+
+def kept(ident, source="a.jsonl", row=0, key="k"):
+    return Kept(KEPT, key, ident, source, row, "f.bin", 0, 1, 100)
+
+
+def rejected(ident, source="a.jsonl", row=0, key="k", reason="no_chinese"):
+    return Rejected(REJECTED, key, ident, source, row, "text", reason, "")
+
+
+def resolve(*outcomes):
+    return [(o.tag, o.value) for o in _resolve_key_group(("k", list(outcomes)))]
+
+
+def test_a_lone_outcome_keeps_its_fate():
+    assert resolve(kept("x")) == [(KEPT, kept("x"))]
+    assert resolve(rejected("x")) == [(REJECTED, rejected("x"))]
+
+
+def test_the_smallest_source_and_row_of_an_id_keeps_its_fate_later_rows_are_duplicate_id():
+    first, later, latest = kept("x", "a.jsonl", 5), kept("x", "b.jsonl", 0), rejected("x", "a.jsonl", 9)
+    out = resolve(latest, later, first)  # input order does not matter
+    assert out[0] == (KEPT, first)
+    assert [(tag, v.reason, v.detail) for tag, v in out[1:]] == [
+        (REJECTED, "duplicate_id", "same id as a.jsonl row 5"), (REJECTED, "duplicate_id", "same id as a.jsonl row 5")]
+    assert {v.row for _, v in out[1:]} == {9, 0}
+
+
+def test_a_rejected_first_row_stays_rejected_and_its_later_copy_is_still_a_duplicate():
+    out = resolve(kept("x", row=3), rejected("x", row=1))
+    assert out[0] == (REJECTED, rejected("x", row=1))
+    assert out[1][1].reason == "duplicate_id" and out[1][1].row == 3
+
+
+def test_two_ids_on_one_key_the_smaller_id_wins_the_other_is_key_collision():
+    out = resolve(kept("zz", row=0), kept("aa", row=7))
+    tags = {v.id: (tag, getattr(v, "reason", None)) for tag, v in out}
+    assert tags == {"aa": (KEPT, None), "zz": (REJECTED, "key_collision")}
+    assert [v.detail for _, v in out if v.id == "zz"] == ["key k is also id 'aa'"]
+
+
+def test_ranks_over_buckets_number_shards_as_one_global_sort_would():
+    rng = random.Random(0)
+    keys = sorted({"".join(rng.choice("0123456789abcdef") for _ in range(16)) for _ in range(500)})
+    samples = [kept(f"id{i}", key=k) for i, k in enumerate(keys)]
+    buckets = {}
+    for s in rng.sample(samples, len(samples)):  # any order in, any bucket order
+        buckets.setdefault(fmt.bucket_of(s.key), []).append(s)
+    counts = {b: len(v) for b, v in buckets.items()}
+    placed = [pair for item in buckets.items() for pair in _rank_bucket(item, counts, shard_size=64)]
+    assert sorted(placed, key=lambda p: p[1].key) == [(i // 64, s) for i, s in enumerate(samples)]
