@@ -3,6 +3,7 @@ templates and anything tuwen does not know passes through to Beam (``--runner``,
 from __future__ import annotations
 
 import argparse
+import importlib.util
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -217,6 +218,9 @@ class TuwenOptions(PipelineOptions):
         if "ocr" not in checks and (self.max_image_text_share is not None or self.keep_image_text):
             raise ValueError("--max-image-text-share and --keep-image-text need the ocr check (--image-safety "
                              "nsfw,ocr)")
+        if "ocr" in checks and importlib.util.find_spec("rapidocr_onnxruntime") is None:
+            raise ValueError("--image-safety ocr needs rapidocr-onnxruntime, which is not installed (pip install "
+                             "'tuwen[ocr]'; ./run_pipeline.sh installs it)")
         prompts = None
         if "prompts" in checks:
             if not self.scorer:

@@ -298,3 +298,15 @@ def test_an_image_of_the_unsafe_prompt_class_is_rejected_and_the_others_kept(tmp
     assert {r["id"] for r in read_index(tmp_path / "out")} == {s["id"] for s in samples} - red
     assert stats["read"] == stats["kept"] + stats["rejected"] == len(samples)
     assert stats["image_safety"]["prompts"]["unsafe_classes"] == 1
+
+
+def test_the_ocr_check_without_its_package_is_a_usage_error(tmp_path, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "rapidocr_onnxruntime"
+                        else real(name, *a))
+    path = manifest(tmp_path, {"a": pictures(1)[0]})
+    assert main([f"--input={path}", f"--output={tmp_path}/out", "--image-safety=nsfw,ocr"]) == 2
+    assert "tuwen[ocr]" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "out")
