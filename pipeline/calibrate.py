@@ -94,7 +94,11 @@ def propose_threshold(shuffled: Sequence[float], target: float) -> float:
     return round(ranked[allowed] + 1e-4, 4)
 
 
-def plot_histogram(path: str, matched, shuffled, threshold: float, reference: float, title: str) -> None:
+def plot_histogram(path: str, matched, shuffled, threshold: float, reference: Optional[float], title: str,
+                   names: tuple = ("matched pairs", "shuffled captions"), xlabel: str = "image-text cosine similarity",
+                   ylabel: str = "pairs") -> None:
+    """Two overlaid histograms (blue ``matched``, red ``shuffled``) with the proposed threshold, and the seed's
+    ``reference`` when given (``tuwen safety-head`` draws its safe and unsafe images with the same function)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -103,12 +107,13 @@ def plot_histogram(path: str, matched, shuffled, threshold: float, reference: fl
     fig, ax = plt.subplots(figsize=(7, 4))
     lo, hi = min(min(matched), min(shuffled)), max(max(matched), max(shuffled))
     bins = [lo + (hi - lo) * i / 40 for i in range(41)] if hi > lo else 10
-    ax.hist(shuffled, bins=bins, alpha=0.6, label=f"shuffled captions ({len(shuffled)})", color="tab:red")
-    ax.hist(matched, bins=bins, alpha=0.6, label=f"matched pairs ({len(matched)})", color="tab:blue")
+    ax.hist(shuffled, bins=bins, alpha=0.6, label=f"{names[1]} ({len(shuffled)})", color="tab:red")
+    ax.hist(matched, bins=bins, alpha=0.6, label=f"{names[0]} ({len(matched)})", color="tab:blue")
     ax.axvline(threshold, color="black", linestyle="-", label=f"proposed threshold {threshold:.4f}")
-    ax.axvline(reference, color="gray", linestyle="--", label=f"seed threshold {reference}")
-    ax.set_xlabel("image-text cosine similarity")
-    ax.set_ylabel("pairs")
+    if reference is not None:
+        ax.axvline(reference, color="gray", linestyle="--", label=f"seed threshold {reference}")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -212,21 +217,9 @@ def calibrate(argv: Sequence[str]) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from tuwen.pipeline.run import UsageError, _setup_logging
+    from tuwen.pipeline.run import command_main
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        calibrate_parser().print_help()
-        return 0
-    _setup_logging()
-    try:
-        return calibrate(argv)
-    except SystemExit as e:  # argparse errors, already one line
-        print(e, file=sys.stderr)
-        return 2
-    except UsageError as e:
-        print(f"tuwen calibrate: {e}", file=sys.stderr)
-        return 2
+    return command_main("tuwen calibrate", calibrate_parser, calibrate, argv)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,15 @@ class TuwenOptions(PipelineOptions):
                                "nearer their nearest unsafe class than their nearest safe class by more than M "
                                "(cosine) as unsafe_image_prompt. Meaningful only with a strong real model such as "
                                "Chinese-CLIP; tune M on labelled images of your own (default: %(default)s)")
+        safe.add_argument("--safety-head", default=None, metavar="PATH",
+                          help="(needs --scorer) a classifier head on the scorer's image embedding, trained by tuwen "
+                               "safety-head from images labelled safe/unsafe (the LAION approach; local, gs://, "
+                               "s3://): an image whose P(unsafe) is at least the head's threshold is dropped as "
+                               "unsafe_image_head, kept ones carry safety_head. It must come from the same --scorer "
+                               "(a head does not carry across models) (default: off)")
+        safe.add_argument("--safety-head-threshold", type=float, default=None, metavar="P",
+                          help="with --safety-head: reject at P(unsafe) >= P (default: the threshold tuwen "
+                               "safety-head chose and wrote into the head)")
         safe.add_argument("--safety-threads", type=int, default=1, metavar="N",
                           help="onnxruntime threads per process for the safety models (default: %(default)s)")
         txt = parser.add_argument_group("text filters")
@@ -229,11 +238,22 @@ class TuwenOptions(PipelineOptions):
             prompts = read_prompt_file(self.safety_prompts) if self.safety_prompts else default_prompts()
         elif self.safety_prompts:
             raise ValueError("--safety-prompts needs the prompts check (--image-safety nsfw,prompts)")
-        if not checks:
+        head = None
+        if self.safety_head:
+            if not self.scorer:
+                raise ValueError("--safety-head needs --scorer (the head reads the scorer's image embedding)")
+            head = read_safety_head(self.safety_head)
+        if self.safety_head_threshold is not None:
+            if head is None:
+                raise ValueError("--safety-head-threshold needs --safety-head")
+            if not 0.0 <= self.safety_head_threshold <= 1.0:
+                raise ValueError("--safety-head-threshold must be in 0..1")
+        if not checks and head is None:
             return None
         return SafetyConfig(checks=checks, nsfw_threshold=self.nsfw_threshold, threads=self.safety_threads,
                             max_text_share=self.max_image_text_share, keep_image_text=self.keep_image_text,
-                            prompts=prompts, prompt_margin=self.prompt_safety_margin)
+                            prompts=prompts, prompt_margin=self.prompt_safety_margin, head=head,
+                            head_threshold=self.safety_head_threshold)
 
     def keep_column_list(self) -> list[str]:
         return [c.strip() for c in (self.keep_columns or "").split(",") if c.strip()]
@@ -251,6 +271,32 @@ def read_prompt_file(path: str):
     except Exception as e:
         raise ValueError(f"--safety-prompts {path}: {type(e).__name__}: {e}") from None
     return parse_prompts(text, path)
+
+
+def read_safety_head(path: str):
+    """A --safety-head file (local, gs://, s3://), loaded on the launching machine (it is small; the workers get it
+    inside the SafetyConfig); ValueError (HeadError) with the reason."""
+    import os
+    import tempfile
+
+    from apache_beam.io.filesystems import FileSystems
+
+    from tuwen.transforms.safety_head import HeadError, load_head
+
+    try:
+        with FileSystems.open(path) as fh:
+            data = fh.read()
+    except Exception as e:
+        missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
+        raise HeadError(f"--safety-head {path}: " + ("no such file" if missing else f"{type(e).__name__}: {e}")) \
+            from None
+    fd, local = tempfile.mkstemp(suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return load_head(local, source=path)
+    finally:
+        os.unlink(local)
 
 
 HELP_EPILOG = f"""\

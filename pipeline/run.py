@@ -32,6 +32,24 @@ class UsageError(Exception):
     """A problem the user fixes on the command line; exit status 2."""
 
 
+def command_main(prog: str, parser, body, argv: Optional[Sequence[str]]) -> int:
+    """The main() of a sub-command that reads a manifest with tuwen run's options (calibrate, safety-head): --help,
+    progress on stderr, and a usage problem as one line with exit status 2."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        parser().print_help()
+        return 0
+    _setup_logging()
+    try:
+        return body(argv)
+    except SystemExit as e:  # argparse errors, already one line
+        print(e, file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+
+
 def _unknown_args(argv: Sequence[str]) -> list[str]:
     parser = _BeamArgumentParser(allow_abbrev=False)
     seen = {}
@@ -140,6 +158,19 @@ def check_scorer(opts: TuwenOptions):
     return dataclasses.replace(cfg, weights_sha256=scorer.weights_sha256)
 
 
+def check_safety_head(opts: TuwenOptions, scorer) -> None:
+    """A --safety-head trained on another scorer's embeddings is a usage error (exit 2), before anything runs."""
+    if not opts.safety_head:
+        return
+    from tuwen.pipeline.relevance import load_checked_scorer
+    from tuwen.transforms.safety_head import HeadError, check_head_fits
+
+    try:
+        check_head_fits(opts.safety_config().head, scorer.weights_sha256, load_checked_scorer(scorer).embed_dim)
+    except HeadError as e:
+        raise UsageError(f"--safety-head {e}") from None
+
+
 def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
     """Run the pipeline and return the stats dict (what stats.json holds). Raises UsageError for user mistakes."""
     argv = list(argv or [])
@@ -179,6 +210,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         raise UsageError(str(e)) from None
     output = _output_path(opts.output)
     scorer = check_scorer(opts)
+    check_safety_head(opts, scorer)
     index_parts = dedup.list_index_parts(_output_path(opts.dedup_index), output) if opts.dedup_index else []
     prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)

@@ -1,5 +1,6 @@
 """The image-safety stage's Beam side, inside the fused per-pair stage: open_nsfw as a ``ModelHandler`` for
-``RunInference``, then the text check (OCR) as a DoFn that reads one image at a time.
+``RunInference``, then the text check (OCR) as a DoFn that reads one image at a time, and after the scorer the
+checks on its image embedding (prompts, the safety head).
 
 The model, its preprocessing and the fixed-size batches live Beam-free in ``tuwen.transforms.safety``; the check
 stage makes each pair's model input (``Checked.nsfw_input``), so only that small array rides to the batch. The
@@ -43,6 +44,7 @@ ModelHandler, PredictionResult, RunInference = _base.ModelHandler, _base.Predict
 from tuwen.pipeline.stages import REJECTED, _Counters, reject
 from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, class_embeddings, load_nsfw, load_ocr,
                                      nsfw_scores, prompt_verdict, read_image_text, sensitive_categories)
+from tuwen.transforms.safety_head import head_probabilities
 from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
 log = logging.getLogger("tuwen")
@@ -189,42 +191,53 @@ class CheckImageText(beam.PTransform):
         return read.clean, read[REJECTED]
 
 
-class _JudgePrompts(beam.DoFn):
-    """The scorer's image embedding against the unsafe and safe prompts: nearer an unsafe class than any safe one by
-    more than ``--prompt-safety-margin`` is ``unsafe_image_prompt``."""
+class _JudgeEmbedding(beam.DoFn):
+    """The checks on the scorer's image embedding. prompts: nearer an unsafe class than any safe one by more than
+    ``--prompt-safety-margin`` is ``unsafe_image_prompt``. The safety head: P(unsafe) at least its threshold is
+    ``unsafe_image_head``; kept samples get ``safety_head`` (that probability) in KEY.json and the index."""
 
     def __init__(self, cfg: SafetyConfig, scorer_cfg):
         self.cfg, self.scorer_cfg = cfg, scorer_cfg
 
     def setup(self):
-        from tuwen.pipeline.relevance import load_checked_scorer  # once per process, shared with the scorer
+        self.prompts = self.cfg.prompts if "prompts" in self.cfg.checks else None
+        if self.prompts is not None:
+            from tuwen.pipeline.relevance import load_checked_scorer  # once per process, shared with the scorer
 
-        scorer = load_checked_scorer(self.scorer_cfg)
-        prompts = self.cfg.prompts
-        self.unsafe = class_embeddings(scorer, prompts.unsafe, prompts.templates)
-        self.safe = class_embeddings(scorer, prompts.safe, prompts.templates)
+            scorer = load_checked_scorer(self.scorer_cfg)
+            self.unsafe = class_embeddings(scorer, self.prompts.unsafe, self.prompts.templates)
+            self.safe = class_embeddings(scorer, self.prompts.safe, self.prompts.templates)
         self.counters = _Counters()
 
     def process(self, item):
         ident, checked = item
-        margin, unsafe, safe = prompt_verdict(checked.image_embedding, self.unsafe, self.safe, self.cfg.prompts)
-        checked.image_embedding = None
-        if margin > self.cfg.prompt_margin:
-            self.counters.inc("rejected_unsafe_image_prompt")
-            yield _reject(ident, "unsafe_image_prompt", f"nearer '{unsafe}' than '{safe}' by {margin:.4f} > "
-                                                        f"--prompt-safety-margin {self.cfg.prompt_margin}")
-            return
+        embedding, checked.image_embedding = checked.image_embedding, None
+        if self.prompts is not None:
+            margin, unsafe, safe = prompt_verdict(embedding, self.unsafe, self.safe, self.prompts)
+            if margin > self.cfg.prompt_margin:
+                self.counters.inc("rejected_unsafe_image_prompt")
+                yield _reject(ident, "unsafe_image_prompt", f"nearer '{unsafe}' than '{safe}' by {margin:.4f} > "
+                                                            f"--prompt-safety-margin {self.cfg.prompt_margin}")
+                return
+        if self.cfg.head is not None:
+            p, cut = head_probabilities(self.cfg.head, embedding)[0], self.cfg.head_cut
+            if p >= cut:
+                self.counters.inc("rejected_unsafe_image_head")
+                yield _reject(ident, "unsafe_image_head", f"safety head P(unsafe) {p:.4f} >= {cut}")
+                return
+            checked.fields["safety_head"] = p
         yield ident, checked
 
 
-class JudgePrompts(beam.PTransform):
-    """(ident, Checked with the scorer's image embedding) → (the rest; ``unsafe_image_prompt`` rejects)."""
+class JudgeEmbedding(beam.PTransform):
+    """(ident, Checked with the scorer's image embedding) → (the rest; ``unsafe_image_prompt`` and
+    ``unsafe_image_head`` rejects)."""
 
     def __init__(self, cfg: SafetyConfig, scorer_cfg):
         super().__init__()
         self.cfg, self.scorer_cfg = cfg, scorer_cfg
 
     def expand(self, checked):
-        judged = checked | "JudgePrompts" >> beam.ParDo(_JudgePrompts(self.cfg, self.scorer_cfg)).with_outputs(
+        judged = checked | "JudgeEmbedding" >> beam.ParDo(_JudgeEmbedding(self.cfg, self.scorer_cfg)).with_outputs(
             REJECTED, main="safe")
         return judged.safe, judged[REJECTED]

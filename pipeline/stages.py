@@ -340,7 +340,8 @@ class CheckAndStage(beam.PTransform):
     """Pairs → small outcome records: kept samples (their JPEG in a staging file) or rejects with a reason.
 
     One fused stage: check → clean → re-encode → image safety (open_nsfw through RunInference, unless
-    ``--image-safety=``; then OCR with ``--image-safety ...,ocr``) → score (RunInference, when a scorer is given) →
+    ``--image-safety=``; then OCR with ``--image-safety ...,ocr``) → score (RunInference, when a scorer is given;
+    then the prompts check and the safety head on its image embedding) →
     threshold → stage. Nothing between the decode and the staging file is a shuffle, so image bytes never cross one.
     Pairs that only reference their image are spread across workers first (they are small; not on a one-worker local
     run, where it would only cost memory); pairs that carry their bytes are checked where they were read.
@@ -380,15 +381,15 @@ class CheckAndStage(beam.PTransform):
 
             passed, unsafe = passed | f"ImageText{label}" >> CheckImageText(self.safety, self.check_args[1])
             rejected.append(unsafe)
-        prompts = self.safety is not None and "prompts" in self.safety.checks
+        on_embedding = self.safety is not None and self.safety.on_embedding
         if self.scorer is not None:
             from tuwen.pipeline.relevance import ScorePairs  # imports torch: only when there is a scorer
 
-            passed = passed | f"Score{label}" >> ScorePairs(self.scorer, image_embedding=prompts)
-        if prompts:  # on the scorer's image embedding (options refuse prompts without a scorer)
-            from tuwen.pipeline.safety import JudgePrompts
+            passed = passed | f"Score{label}" >> ScorePairs(self.scorer, image_embedding=on_embedding)
+        if on_embedding:  # prompts, the safety head (options refuse both without a scorer)
+            from tuwen.pipeline.safety import JudgeEmbedding
 
-            passed, unsafe = passed | f"Prompts{label}" >> JudgePrompts(self.safety, self.scorer)
+            passed, unsafe = passed | f"JudgeEmbedding{label}" >> JudgeEmbedding(self.safety, self.scorer)
             rejected.append(unsafe)
         threshold = self.scorer.threshold if self.scorer is not None else None
         staged = passed | f"Stage{label}" >> beam.ParDo(

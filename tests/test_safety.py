@@ -253,24 +253,6 @@ def test_prompts_without_a_scorer_exit_2(tmp_path, capsys):
     assert "needs --scorer" in capsys.readouterr().err
 
 
-@pytest.fixture(scope="module")
-def colour_model(tmp_path_factory):
-    """A tiny dual encoder trained on synthetic coloured shapes ("一个红色的圆形"), as `tuwen train` trains one:
-    80 steps put its red pictures 0.5-0.7 nearer "红色" than any other colour, and the others 0.46+ away."""
-    import subprocess
-    import sys
-
-    from tuwen.trainer.synthetic import synthetic_pairs, write_shards
-
-    d = tmp_path_factory.mktemp("colours")
-    write_shards(synthetic_pairs(512, size=64, seed=1), d / "shards", shard_size=128)
-    exe = os.path.join(os.path.dirname(sys.executable), "tuwen")
-    subprocess.run([exe, "train", "--data", f"{d}/shards/*.tar", "--output", str(d / "model"), "--model", "tiny",
-                    "--max-steps", "80", "--batch-size", "32", "--lr", "1e-3", "--precision", "fp32", "--seed", "0"],
-                   check=True, capture_output=True, timeout=900)
-    return d / "model"
-
-
 @pytest.mark.slow
 def test_an_image_of_the_unsafe_prompt_class_is_rejected_and_the_others_kept(tmp_path, colour_model):
     from tuwen.trainer.synthetic import COLOURS, synthetic_pairs

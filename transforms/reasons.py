@@ -39,6 +39,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "unsafe_image_prompt": ("safety", "the --scorer's image embedding is nearer an unsafe prompt class than any safe "
                                       "one by more than --prompt-safety-margin (--image-safety ...,prompts; detail: "
                                       "the two classes and the margin)"),
+    "unsafe_image_head": ("safety", "the --safety-head classifier on the --scorer's image embedding gives P(unsafe) "
+                                    "at least its threshold (detail: the probability; tuwen safety-head trains it)"),
     "text_heavy_image": ("safety", "detected text covers more than --max-image-text-share of the image area "
                                    "(screenshots, posters, memes)"),
     # relevance: the pair judged as a pair

@@ -33,25 +33,29 @@ def round_score(value: float) -> float:
     return round(float(value), SCORE_DECIMALS)
 
 
-def embed_in_batches(scorer, images: Sequence, texts: Sequence[str], batch_size: int):
+def embed_in_batches(scorer, images: Sequence, texts: Optional[Sequence[str]], batch_size: int):
     """(image embeddings [N, D], text embeddings [N, D]) of aligned decoded images (or their preprocessed arrays) and
-    texts, in batches of exactly
-    ``batch_size`` (the last padded by repeating its final pair): a row's bits never depend on its neighbours."""
+    texts, in batches of exactly ``batch_size`` (the last padded by repeating its final pair): a row's bits never
+    depend on its neighbours. ``texts`` None: the images alone (the text embeddings come back [0, D])."""
     import numpy as np
 
     imgs, txts = [], []
     for start in range(0, len(images), batch_size):
-        ims, txs = list(images[start:start + batch_size]), list(texts[start:start + batch_size])
+        ims = list(images[start:start + batch_size])
         n = len(ims)
         ims += [ims[-1]] * (batch_size - n)
-        txs += [txs[-1]] * (batch_size - n)
         pixels = np.stack([im if isinstance(im, np.ndarray) else scorer.preprocess(im) for im in ims])
-        img, txt = scorer.embed(pixels, scorer.tokenize(txs))
+        if texts is None:
+            img, _ = scorer.embed(pixels, scorer.tokenize([]))
+        else:
+            txs = list(texts[start:start + batch_size])
+            txs += [txs[-1]] * (batch_size - n)
+            img, txt = scorer.embed(pixels, scorer.tokenize(txs))
+            txts.append(txt[:n])
         imgs.append(img[:n])
-        txts.append(txt[:n])
     if not imgs:
         return np.zeros((0, scorer.embed_dim), np.float32), np.zeros((0, scorer.embed_dim), np.float32)
-    return np.concatenate(imgs), np.concatenate(txts)
+    return np.concatenate(imgs), (np.concatenate(txts) if txts else np.zeros((0, scorer.embed_dim), np.float32))
 
 
 def pair_scores(img, txt) -> list[float]:

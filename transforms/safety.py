@@ -58,6 +58,18 @@ class SafetyConfig:
     keep_image_text: bool = False  # ocr: write the (masked) recognised text of kept samples as image_text
     prompts: Optional["PromptSet"] = None  # prompts: the classes and templates (read on the launching machine)
     prompt_margin: float = DEFAULT_PROMPT_MARGIN
+    head: Optional[object] = None  # --safety-head: a transforms.safety_head.SafetyHead (read on the launching machine)
+    head_threshold: Optional[float] = None  # --safety-head-threshold; None: the head's own
+
+    @property
+    def head_cut(self) -> float:
+        """The probability at which the head rejects."""
+        return self.head.threshold if self.head_threshold is None else self.head_threshold
+
+    @property
+    def on_embedding(self) -> bool:
+        """A check runs on the scorer's image embedding (prompts, the head)."""
+        return "prompts" in self.checks or self.head is not None
 
     @property
     def nsfw(self) -> bool:
@@ -78,6 +90,10 @@ class SafetyConfig:
         if "prompts" in self.checks and self.prompts is not None:
             out["prompts"] = {"model": "the --scorer", "prompts": self.prompts.source, "margin": self.prompt_margin,
                               "unsafe_classes": len(self.prompts.unsafe), "safe_classes": len(self.prompts.safe)}
+        if self.head is not None:
+            out["checks"].append("head")
+            out["head"] = {"model": f"safety head {self.head.source}", "threshold": self.head_cut,
+                           "validation": self.head.about.get("validation")}
         return out
 
 

@@ -24,6 +24,8 @@ class _DropBeamImportNoise(logging.Filter):
 COMMANDS = {
     "run": ("tuwen.pipeline.run", "main", "run the Beam pipeline: crawled pairs in, WebDataset shards out"),
     "calibrate": ("tuwen.pipeline.calibrate", "main", "propose a similarity threshold for a scorer from a manifest"),
+    "safety-head": ("tuwen.pipeline.safety_head", "main",
+                    "train the safety head (tuwen run --safety-head) from images labelled safe/unsafe"),
     "dedup-index": ("tuwen.pipeline.dedup", "main", "look at or compact a cross-run dedup index"),
     "sample": ("tuwen.pipeline.sample", "main", "write the bundled sample corpus to a folder"),
     "text": ("tuwen.pipeline.text_cli", "main", "clean JSONL captions on stdin with the pipeline's text filters"),
