@@ -6,7 +6,7 @@
     Font size (24, 36, 56 px), position, colour (white on a black outline, black, red) and the evasion of the
     sensitive word (plain, spaced 法 轮 功, traditional 法輪功, dotted 法.轮.功) rotate with the photo number. The
     written JPEG is what the pipeline would OCR (re-encoded at quality 90), read by the same functions the pipeline
-    calls (tuwen.transforms.safety.read_image_text, then sensitive_categories), with the shipped lexicons plus
+    calls (tuwen.transforms.safety.read_image_text, then image_text_categories), with the shipped lexicons plus
     --lexicon ../shared/data/lexicons/sensitive_public_61k.txt. Goal: >= 0.9 of the sensitive ones rejected, <= 1 %
     of the everyday ones.
 (b) False drops. `tuwen run --image-safety=ocr` over the 2,500 shared Flickr8k-CN photos (first human caption,
@@ -107,7 +107,7 @@ def draw(photo: bytes, text: str, i: int, rng: random.Random) -> bytes:
 def recall(args) -> int:
     import opencc
 
-    from tuwen.transforms.safety import load_ocr, read_image_text, sensitive_categories
+    from tuwen.transforms.safety import image_text_categories, load_ocr, read_image_text
     from tuwen.transforms.text_steps import TextStepsConfig
 
     set_dir = photos.ensure_photos(args.n_recall, args.photos, quiet=True)
@@ -129,7 +129,7 @@ def recall(args) -> int:
         how = EVASIONS[i % len(EVASIONS)]
         shown = evade(word, how, t2s.convert)
         found = read_image_text(engine, draw(photo, shown, i, random.Random(i)))
-        hit = bool(sensitive_categories(matcher, found.text, gap))
+        hit = bool(image_text_categories(matcher, found, gap))
         hits += hit
         by_evasion[how][0] += hit
         by_evasion[how][1] += 1
@@ -138,7 +138,7 @@ def recall(args) -> int:
         if not hit:
             misses.append((i, cat, shown, found.text.replace("\n", " | ")))
         plain = read_image_text(engine, draw(photo, everyday[i], i, random.Random(10_000 + i)))
-        if sensitive_categories(matcher, plain.text, gap):
+        if image_text_categories(matcher, plain, gap):
             false_hits += 1
             false_list.append((i, everyday[i], plain.text.replace("\n", " | ")))
         if (i + 1) % 100 == 0:

@@ -43,7 +43,7 @@ ModelHandler, PredictionResult, RunInference = _base.ModelHandler, _base.Predict
 
 from tuwen.pipeline.stages import REJECTED, _Counters, reject
 from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, class_embeddings, load_nsfw, load_ocr,
-                                     nsfw_scores, prompt_verdict, read_image_text, sensitive_categories)
+                                     image_text_categories, nsfw_scores, prompt_verdict, read_image_text)
 from tuwen.transforms.safety_head import head_probabilities
 from tuwen.transforms.text_steps import TextStepsConfig, mask_only
 
@@ -160,7 +160,7 @@ class _CheckImageText(beam.DoFn):
             self.counters.inc("rejected_image_decode_error")
             yield _reject(ident, "image_decode_error", f"OCR input: {type(e).__name__}: {e}")
             return
-        categories = sensitive_categories(self.sensitive.matcher, found.text, self.sensitive.config.max_gap)
+        categories = image_text_categories(self.sensitive.matcher, found, self.sensitive.config.max_gap)
         if categories:
             self.counters.inc("rejected_unsafe_image_text")
             yield _reject(ident, "unsafe_image_text", ",".join(categories))

@@ -179,22 +179,42 @@ def test_a_sensitive_word_in_the_image_plain_spaced_or_traditional_is_rejected_w
     lexicon = tmp_path / "mywords.txt"
     lexicon.write_text("# tuwen-lexicon: trusted\n蓝色大象\n", encoding="utf-8")
     images = {"plain": poster("法轮功", 1), "spaced": poster("法 轮 功", 2), "traditional": poster("法輪功", 3),
-              "user_word": poster("蓝色大象", 4), "everyday": poster("今天天气很好", 5), "no_text": pictures(1)[0]}
+              "user_word": poster("蓝色大象", 4), "everyday": poster("今天天气很好", 5), "no_text": pictures(1)[0],
+              "misread": poster("網上賭場", 6)}  # read as 網上場: 賭 is the recogniser's second choice there
     stats = run_safety(manifest(tmp_path, images), tmp_path / "out", "--image-safety=nsfw,ocr",
                        f"--lexicon={lexicon}")
     rejects = {r["id"]: (r["stage"], r["reason"], r["detail"]) for r in read_rejects(tmp_path / "out")}
     assert rejects == {"plain": ("safety", "unsafe_image_text", "politics"),
                        "spaced": ("safety", "unsafe_image_text", "politics"),
                        "traditional": ("safety", "unsafe_image_text", "politics"),
-                       "user_word": ("safety", "unsafe_image_text", "user:mywords")}
+                       "user_word": ("safety", "unsafe_image_text", "user:mywords"),
+                       "misread": ("safety", "unsafe_image_text", "gambling")}
     kept = {r["id"]: r for r in read_index(tmp_path / "out")}
     assert set(kept) == {"everyday", "no_text"} and kept["no_text"]["image_text_share"] == 0.0
     assert 0.0 < kept["everyday"]["image_text_share"] < 0.2
-    assert stats["read"] == stats["kept"] + stats["rejected"] == 6
+    assert stats["read"] == stats["kept"] + stats["rejected"] == 7
     out_bytes = all_output_bytes(tmp_path / "out")  # neither the words found nor the kept OCR text is written
     for word in ("法轮功", "法輪功", "蓝色大象", "今天天气很好"):
         assert word.encode() not in out_bytes, word
     assert "image_text" not in kept["everyday"]
+
+
+def test_a_lines_variants_take_the_recognisers_other_choices_one_edit_at_a_time():
+    import numpy as np
+
+    from tuwen.transforms.safety import line_variants
+
+    chars = ["<blank>", "輪", "盤", "睹", "賭", "a", "場"]
+    # per CTC step, the top-3 (class, probability): 輪 . 盤 . 睹(賭 second) . with 場 faint in the last blank run
+    steps = [[(1, .9), (5, .08), (2, .001)], [(0, .99), (2, .005), (3, .001)], [(2, .95), (1, .004), (3, .001)],
+             [(0, .98), (3, .01), (1, .001)], [(3, .6), (4, .3), (5, .05)], [(0, .99), (6, .006), (1, .001)]]
+    idx = np.array([[c for c, _ in s] for s in steps])
+    prob = np.array([[p for _, p in s] for s in steps])
+    variants = line_variants((idx, prob), chars)
+    assert variants[0] == "輪盤賭"  # the likeliest edit first
+    assert "輪盤睹場" in variants  # an insertion where a blank run rated 場 above the insertion floor
+    assert not any("a" in v for v in variants)  # only Chinese characters are tried
+    assert "輪盤睹" not in variants and all(len(v) in (3, 4) for v in variants)  # one edit each, never none
 
 
 def test_text_heavy_image_at_its_boundary(tmp_path):

@@ -157,23 +157,115 @@ def nsfw_scores(session, inputs: Sequence, batch_size: int = NSFW_BATCH_SIZE) ->
 
 
 class ImageText(NamedTuple):
-    """What OCR found in one image: the recognised lines (top to bottom) and the share of the image they cover."""
+    """What OCR found in one image: the recognised lines (top to bottom), the share of the image they cover, and
+    for each line its one-edit alternatives (:func:`line_variants`)."""
     lines: tuple
     share: float
+    variants: tuple = ()
 
     @property
     def text(self) -> str:
         return "\n".join(self.lines)
 
 
+# Reading past the recogniser's first choice. PP-OCRv4 reads many traditional characters as simplified look-alikes
+# (賭 as 睹, 賴 as 頰) while the right character is its second or third choice at that step: the text check also
+# tries, one edit at a time, each character the CTC output rated at least OCR_SUB_FLOOR at a decoded character's
+# steps, and at least OCR_INS_FLOOR over a run of blank steps (a character greedy decoding dropped), at most
+# OCR_MAX_ALTS a place and OCR_MAX_VARIANTS a line, Chinese characters only. A variant counts only when it holds a
+# trusted entry or one of at least OCR_VARIANT_MIN_CHARS characters, so a two-character word of a noisy list never
+# fires on a guess. bench/safety_ocr.py: recall 0.840 -> 0.926 (traditional 71 -> 104 of 125), everyday words
+# 0/500 and clean Flickr8k-CN photos 0/2,500 rejected, before and after; no measurable cost.
+OCR_TOP_K = 10
+OCR_SUB_FLOOR = 0.01
+OCR_INS_FLOOR = 0.005
+OCR_MAX_ALTS = 5
+OCR_MAX_VARIANTS = 64
+OCR_VARIANT_MIN_CHARS = 3
+
+
+def _cjk(c: str) -> bool:
+    return "\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff"
+
+
+class _KeepTopK:
+    """Wraps rapidocr's CTC decoder (``TextRecognizer.postprocess_op``, called with the softmax [N, T, C] of a batch
+    of lines): the same (text, score), plus that line's top-K classes and probabilities per step. rapidocr 1.4.4
+    (pinned) hands every item of a recognition result on to the caller (``[box, *res]``)."""
+
+    def __init__(self, inner, k: int = OCR_TOP_K):
+        self.inner, self.k, self.character = inner, k, inner.character
+
+    def __call__(self, preds, return_word_box=False, **kwargs):
+        import numpy as np
+
+        res = self.inner(preds, return_word_box, **kwargs)
+        idx = np.argpartition(-preds, self.k, axis=2)[:, :, :self.k]
+        prob = np.take_along_axis(preds, idx, axis=2)
+        order = np.argsort(-prob, axis=2)
+        idx, prob = np.take_along_axis(idx, order, axis=2), np.take_along_axis(prob, order, axis=2)
+        return [(r[0], r[1], (idx[b], prob[b])) for b, r in enumerate(res)]
+
+
+def line_variants(topk, character) -> tuple:
+    """A line's one-edit variants, most probable edit first: the greedy CTC path with one Chinese character replaced
+    (another class rated at least OCR_SUB_FLOOR over that character's steps) or inserted into a run of blank steps
+    (rated at least OCR_INS_FLOOR there)."""
+    idx, prob = topk
+    top = idx[:, 0]
+    steps = len(top)
+    slots: list = []
+    edits: list = []
+
+    def alternatives(start, end, exclude, floor):
+        best: dict = {}
+        for u in range(start, end + 1):
+            for a, p in zip(idx[u], prob[u]):
+                a = int(a)
+                if a and a != exclude and p > best.get(a, 0.0):  # class 0 is CTC's blank
+                    best[a] = float(p)
+        ranked = sorted(((p, character[a]) for a, p in best.items()), reverse=True)
+        return [(p, c) for p, c in ranked if p >= floor and _cjk(c)][:OCR_MAX_ALTS]
+
+    t = gap = 0
+    while t < steps:
+        c = int(top[t])
+        if c == 0:
+            t += 1
+            continue
+        slots.append("")  # the blank run before this character: a place to insert one
+        if t > gap:
+            edits += [(p, len(slots) - 1, a) for p, a in alternatives(gap, t - 1, -1, OCR_INS_FLOOR)]
+        start = t
+        while t + 1 < steps and top[t + 1] == c:
+            t += 1
+        slots.append(character[c])
+        if _cjk(character[c]):
+            edits += [(p, len(slots) - 1, a) for p, a in alternatives(start, t, c, OCR_SUB_FLOOR)]
+        t += 1
+        gap = t
+    slots.append("")
+    if steps > gap:
+        edits += [(p, len(slots) - 1, a) for p, a in alternatives(gap, steps - 1, -1, OCR_INS_FLOOR)]
+    edits.sort(key=lambda e: -e[0])
+    out = []
+    for _, j, a in edits[:OCR_MAX_VARIANTS]:
+        variant = list(slots)
+        variant[j] = a
+        out.append("".join(variant))
+    return tuple(out)
+
+
 def load_ocr(threads: int = 1):
-    """The PP-OCRv4 engine, from the model files inside the installed ``rapidocr-onnxruntime`` package."""
+    """The PP-OCRv4 engine, from the model files inside the installed ``rapidocr-onnxruntime`` package, keeping the
+    recogniser's top choices per step (:func:`line_variants`)."""
     import logging
 
     from rapidocr_onnxruntime import RapidOCR
 
     engine = RapidOCR(intra_op_num_threads=threads, inter_op_num_threads=1, det_limit_type=OCR_DET_LIMIT[0],
                       det_limit_side_len=OCR_DET_LIMIT[1])
+    engine.text_rec.postprocess_op = _KeepTopK(engine.text_rec.postprocess_op)
     logging.getLogger("RapidOCR").setLevel(logging.WARNING)  # its per-call INFO lines are not the user's business
     return engine
 
@@ -183,19 +275,21 @@ def _polygon_area(box) -> float:
 
 
 def read_image_text(engine, jpeg: bytes) -> ImageText:
-    """OCR of a written JPEG: the lines the engine recognised, and the share of the image area their boxes cover
-    (summed, at most 1), rounded."""
+    """OCR of a written JPEG: the lines the engine recognised, the share of the image area their boxes cover
+    (summed, at most 1, rounded), and each line's one-edit variants."""
     import numpy as np
     from PIL import Image
 
     im = Image.open(io.BytesIO(jpeg)).convert("RGB")
-    found, _ = engine(np.asarray(im)[:, :, ::-1])  # the engine works in OpenCV's BGR order
+    found, _ = engine(np.ascontiguousarray(np.asarray(im)[:, :, ::-1]))  # the engine works in OpenCV's BGR order
     if not found:
         return ImageText((), 0.0)
     found = sorted(found, key=lambda f: (min(y for _, y in f[0]), min(x for x, _ in f[0])))
-    area = sum(_polygon_area(box) for box, _, _ in found)
+    area = sum(_polygon_area(f[0]) for f in found)
     share = round(min(1.0, area / float(im.width * im.height)), TEXT_SHARE_DECIMALS)
-    return ImageText(tuple(text for _, text, _ in found), share)
+    decoder = engine.text_rec.postprocess_op
+    variants = tuple(line_variants(f[3], decoder.character) if len(f) > 3 else () for f in found)
+    return ImageText(tuple(f[1] for f in found), share, variants)
 
 
 def lexicon_category(source: str) -> str:
@@ -211,6 +305,24 @@ def sensitive_categories(matcher, text: str, max_gap: int) -> list[str]:
     """The categories of the sensitive words the matcher would mask in ``text``, sorted (empty: none)."""
     found = [m for m in matcher.matches(text, max_gap, need_strong=True) if m.masked]
     return sorted({lexicon_category(matcher.info[m.key][3]) for m in found})
+
+
+def image_text_categories(matcher, found: ImageText, max_gap: int) -> list[str]:
+    """The categories of the sensitive words in an image's text: those of the text as read, or else those of the
+    first one-edit variant of a line (:func:`line_variants`) that holds a trusted entry or a long enough one."""
+    from tuwen.transforms.sensitive_hygiene import TRUSTED
+
+    direct = sensitive_categories(matcher, found.text, max_gap)
+    if direct:
+        return direct
+    for n, variants in enumerate(found.variants):
+        for variant in variants:
+            text = "\n".join(found.lines[:n] + (variant,) + found.lines[n + 1:])
+            hits = [m for m in matcher.matches(text, max_gap, need_strong=True) if m.masked
+                    and (m.strength == TRUSTED or len(m.key) >= OCR_VARIANT_MIN_CHARS)]
+            if hits:
+                return sorted({lexicon_category(matcher.info[m.key][3]) for m in hits})
+    return []
 
 
 # ---- zero-shot prompts on the scorer's image embedding (--image-safety ...,prompts) -----------------------------
