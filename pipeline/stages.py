@@ -690,11 +690,11 @@ class _Finalize(beam.DoFn):
         wanted |= {_join(out, "index", s["index"]) for s in shard_results}
         wanted |= {_join(out, "rejects", r["file"]) for r in reject_results}
         stale = [p for folder in ("shards", "index", "rejects") for p in _list(_join(out, folder, "*"))
-                 if p not in wanted and not p.endswith("sizes.json")]
+                 if p not in wanted and not p.endswith(fmt.SIZES_NAME)]
         if stale:
             FileSystems.delete(stale)
-        data = json.dumps(sizes, indent=1, sort_keys=True).encode()
-        _write_atomically(_join(out, "shards", "sizes.json"), lambda fh: fh.write(data))
+        data = fmt.sizes_json(sizes)
+        _write_atomically(_join(out, "shards", fmt.SIZES_NAME), lambda fh: fh.write(data))
         stats_bytes = (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode()
         _write_atomically(_join(out, "stats.json"), lambda fh: fh.write(stats_bytes))
         if mined is not None:

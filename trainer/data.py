@@ -26,6 +26,8 @@ from typing import Iterator
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from tuwen.transforms.shards import SIZES_NAME
+
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 MANIFEST_EXTS = (".jsonl", ".json", ".parquet")
 
@@ -80,7 +82,7 @@ def count_samples(urls: list[str]) -> int:
     for url in urls:
         folder = os.path.dirname(url)
         if folder not in sizes_cache:
-            p = Path(folder) / "sizes.json"
+            p = Path(folder) / SIZES_NAME
             sizes_cache[folder] = json.loads(p.read_text()) if p.is_file() else {}
         n = sizes_cache[folder].get(os.path.basename(url))
         if n is None:
