@@ -14,7 +14,7 @@ with no caption mentioning one are "safe", the rest are left out.
    share of dog photos rejected as unsafe_image_head (recall) and of safe photos (false drops), against the
    held-out figures of step 2.
 4. Cost: the same `tuwen run` on the val photos with the scorer and without the head, on one core: the head's CPU
-   per image.
+   per image; and with the prompts check instead (its cost; a tiny model's verdicts mean nothing).
 
     .venv/bin/python bench/safety_head.py --minutes 8
 """
@@ -104,11 +104,13 @@ def main(argv=None) -> int:
 
     labels = {json.loads(l)["id"]: json.loads(l)["label"] for l in m["val"].read_text(encoding="utf-8").splitlines()}
     runs = {}
-    for name, extra in (("head", ["--safety-head", str(head)]), ("no-head", [])):
+    for name, extra in (("head", ["--safety-head", str(head)]), ("no-head", []),
+                        ("prompts", ["--image-safety=prompts"])):
         out = HWORK / f"val-{name}"
         cmd = pinned([str(TUWEN), "run", "--input", str(m["val"]), "--output", str(out), "--overwrite",
                       "--min-side", "200", "--image-safety=", "--dedup", "off", "--progress-seconds", "0",
-                      "--scorer", str(model), "--similarity-threshold", "-1", *extra], cpu)
+                      "--scorer", str(model), "--similarity-threshold", "-1", *extra], cpu)  # a later
+        # --image-safety (prompts) overrides the first
         res = run_timed(cmd, log_path=HWORK / f"val-{name}.log")
         if res.returncode:
             print(res.output_tail)
@@ -128,6 +130,10 @@ def main(argv=None) -> int:
     print(f"4. cost on one core, {n} photos: {off.cpu_s:.1f} s CPU without the head, {on.cpu_s:.1f} s with it: "
           f"{(on.cpu_s - off.cpu_s) / n * 1000:+.2f} ms an image ({on.cpu_s / off.cpu_s:.3f}x the scored run; "
           "within the noise when near 1)")
+    (_, pr) = runs["prompts"]
+    print(f"   the prompts check (--image-safety=prompts, the shipped prompts) on the same run: {pr.cpu_s:.1f} s CPU: "
+          f"{(pr.cpu_s - off.cpu_s) / n * 1000:+.2f} ms an image ({pr.cpu_s / off.cpu_s:.3f}x; its class embeddings "
+          "are made once per worker)")
     return 0
 
 
