@@ -22,17 +22,15 @@ DERANGEMENT_SEED = 0
 REFERENCE_THRESHOLD = 0.3  # the seed's value, shown beside the proposed one
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise SystemExit(f"tuwen calibrate: {message}")
-
-
 def calibrate_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="tuwen calibrate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog="Every filter and scorer option of `tuwen run` is accepted too (--min-side, --text-steps, "
-                       "--lexicon, --boilerplate-list, --scorer-batch-size, --scorer-device, ...; see tuwen run "
-                       "--help), so calibration sees the pairs the run would. Exit status: 0; 2 for a usage problem "
-                       "(a bad --scorer, no input matched), with one line.")
+    from tuwen.pipeline.run import CommandParser
+
+    p = CommandParser(prog="tuwen calibrate", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog="Every filter and scorer option of `tuwen run` is accepted too (--min-side, "
+                             "--text-steps, --lexicon, --boilerplate-list, --scorer-batch-size, --scorer-device, ...; "
+                             "see tuwen run --help), so calibration sees the pairs the run would. Exit status: 0; 2 "
+                             "for a usage problem (a bad --scorer, no input matched), with one line.")
     p.add_argument("--scorer", required=True, metavar="SPEC", help="the scorer, as for tuwen run --scorer")
     p.add_argument("--input", action="append", required=True, metavar="GLOB",
                    help="manifests (JSONL, Parquet, tar), globs, repeatable, as in tuwen run")

@@ -8,6 +8,7 @@ The DAG, stage by stage (each a labelled composite transform, visible in the run
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import io
 import json
@@ -30,6 +31,14 @@ log = logging.getLogger("tuwen")
 
 class UsageError(Exception):
     """A problem the user fixes on the command line; exit status 2."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """The argument parser of calibrate and safety-head: an argparse error is one line naming the command (exit 2
+    through :func:`command_main`)."""
+
+    def error(self, message):
+        raise SystemExit(f"{self.prog}: {message}")
 
 
 def command_main(prog: str, parser, body, argv: Optional[Sequence[str]]) -> int:

@@ -29,18 +29,16 @@ MIN_PER_CLASS = 2  # fewer labelled images of a class than this: nothing to lear
 PROGRESS_EVERY_S = 30.0
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise SystemExit(f"tuwen safety-head: {message}")
-
-
 def head_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="tuwen safety-head", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                epilog="The image options of `tuwen run` are accepted too (--min-side, --max-aspect-ratio, "
-                       "--max-pixels, --scorer-batch-size, --scorer-device, --scorer-threads, ...). Then: tuwen run "
-                       "--scorer SPEC --safety-head HEAD.safetensors (same SPEC: a head does not carry across "
-                       "models). Exit status: 0; 2 for a usage problem (a bad --scorer, too few labelled images), "
-                       "with one line.")
+    from tuwen.pipeline.run import CommandParser
+
+    p = CommandParser(prog="tuwen safety-head", description=__doc__,
+                      formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog="The image options of `tuwen run` are accepted too (--min-side, "
+                             "--max-aspect-ratio, --max-pixels, --scorer-batch-size, --scorer-device, "
+                             "--scorer-threads, ...). Then: tuwen run --scorer SPEC --safety-head HEAD.safetensors "
+                             "(same SPEC: a head does not carry across models). Exit status: 0; 2 for a usage "
+                             "problem (a bad --scorer, too few labelled images), with one line.")
     p.add_argument("--scorer", required=True, metavar="SPEC", help="the scorer, as for tuwen run --scorer")
     p.add_argument("--input", action="append", required=True, metavar="GLOB",
                    help="labelled manifests (rows with image and label safe/unsafe), globs, repeatable")
