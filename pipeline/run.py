@@ -97,15 +97,15 @@ def spread_pairs(options: PipelineOptions) -> bool:
     return not (runner.split(".")[-1] in LOCAL_RUNNERS and workers == 1)
 
 
-def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=()):
+def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=(), safety=None):
     """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict. ``scorer`` is the
-    checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs."""
+    checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs; ``safety`` the
+    image-safety settings (``opts.safety_config()``, read once by :func:`run`; None: no content check)."""
     staging = FileSystems.join(output, "_staging")
     image_config = opts.image_config()
     keep = opts.keep_column_list()
     dedup_mode = opts.dedup_mode()
     cross_run = bool(opts.dedup_index)
-    safety = opts.safety_config()
     pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep, image_config.max_image_bytes)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
     text_config = opts.text_steps_config()
@@ -167,15 +167,15 @@ def check_scorer(opts: TuwenOptions):
     return dataclasses.replace(cfg, weights_sha256=scorer.weights_sha256)
 
 
-def check_safety_head(opts: TuwenOptions, scorer) -> None:
+def check_safety_head(safety, scorer) -> None:
     """A --safety-head trained on another scorer's embeddings is a usage error (exit 2), before anything runs."""
-    if not opts.safety_head:
+    if safety is None or safety.head is None:
         return
     from tuwen.pipeline.relevance import load_checked_scorer
     from tuwen.transforms.safety_head import HeadError, check_head_fits
 
     try:
-        check_head_fits(opts.safety_config().head, scorer.weights_sha256, load_checked_scorer(scorer).embed_dim)
+        check_head_fits(safety.head, scorer.weights_sha256, load_checked_scorer(scorer).embed_dim)
     except HeadError as e:
         raise UsageError(f"--safety-head {e}") from None
 
@@ -201,7 +201,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         raise UsageError(str(e)) from None
     try:
         opts.dedup_mode()
-        opts.safety_config()
+        safety = opts.safety_config()  # read once (a --safety-head file, a --safety-prompts file)
     except ValueError as e:
         raise UsageError(str(e)) from None
     for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):
@@ -219,12 +219,12 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         raise UsageError(str(e)) from None
     output = _output_path(opts.output)
     scorer = check_scorer(opts)
-    check_safety_head(opts, scorer)
+    check_safety_head(safety, scorer)
     index_parts = dedup.list_index_parts(_output_path(opts.dedup_index), output) if opts.dedup_index else []
     prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
     p = test_pipeline or beam.Pipeline(options=options)
-    build(p, opts, files, output, scorer, index_parts)
+    build(p, opts, files, output, scorer, index_parts, safety)
     result = p.run()
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:
