@@ -2,12 +2,14 @@
 
 The repository keeps its top-level folders (pipeline/, transforms/, trainer/, lexicons/) but they install as
 ``tuwen.pipeline``, ``tuwen.transforms``, ... so that bare names like ``pipeline`` never collide on shared cluster
-workers. Workers on Dataflow/Flink install the project with ``--setup_file ./setup.py``.
+workers. The root package ``tuwen`` itself is the folder app/: no folder of the repository root is named ``tuwen``,
+so a Python started in the root (a PortableRunner worker, a test) imports the installed package, never a partial
+copy of it from the current directory. Workers on Dataflow/Flink install the project with ``--setup_file ./setup.py``.
 """
 from setuptools import setup
 
 PACKAGES = {
-    "tuwen": "tuwen",
+    "tuwen": "app",
     "tuwen.pipeline": "pipeline",
     "tuwen.transforms": "transforms",
     "tuwen.transforms.names": "transforms/names",
@@ -41,7 +43,10 @@ setup(
     ],
     # train: the trainer, and the scorer of `tuwen run --scorer` / `tuwen calibrate` (cn_clip: install --no-deps)
     # ocr: the --image-safety ocr check (PP-OCRv4 inside the rapidocr-onnxruntime wheel; it pulls opencv-python)
+    # gcp, aws: gs:// and s3:// inputs, outputs and indexes (Beam's own filesystems), and the Dataflow runner (gcp)
     extras_require={"train": ["torch", "torchvision", "open_clip_torch", "safetensors", "matplotlib"],
-                    "ocr": ["rapidocr-onnxruntime==1.4.4", "pyclipper", "shapely"]},
+                    "ocr": ["rapidocr-onnxruntime==1.4.4", "pyclipper", "shapely"],
+                    "gcp": ["apache-beam[gcp]>=2.77,<3"],
+                    "aws": ["apache-beam[aws]>=2.77,<3"]},
     entry_points={"console_scripts": ["tuwen=tuwen.cli:main"]},
 )

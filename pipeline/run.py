@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
 
 from tuwen.pipeline import dedup, stages
 from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
-from tuwen.transforms.sources import InputError, _absolute, expand_inputs
+from tuwen.transforms.sources import InputError, InputFile, _absolute, expand_inputs
 
 log = logging.getLogger("tuwen")
 
@@ -41,9 +41,10 @@ class CommandParser(argparse.ArgumentParser):
         raise SystemExit(f"{self.prog}: {message}")
 
 
-def command_main(prog: str, parser, body, argv: Optional[Sequence[str]]) -> int:
-    """The main() of a sub-command that reads a manifest with tuwen run's options (calibrate, safety-head): --help,
-    progress on stderr, and a usage problem as one line with exit status 2."""
+def command_main(prog: str, parser, body, argv: Optional[Sequence[str]], exits=()) -> int:
+    """The main() of a sub-command with tuwen run's options (run, nightly, calibrate, safety-head): --help, progress
+    on stderr, a usage problem as one line with exit status 2, ``exits`` (pairs of an exception class and its exit
+    status) as one line, any other failure as one line with exit status 1 (the traceback goes to a file)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if "-h" in argv or "--help" in argv:
         parser().print_help()
@@ -51,12 +52,24 @@ def command_main(prog: str, parser, body, argv: Optional[Sequence[str]]) -> int:
     _setup_logging()
     try:
         return body(argv)
-    except SystemExit as e:  # argparse errors, already one line
+    except SystemExit as e:  # argparse errors: a message of one line, or a status after argparse printed its own
+        if isinstance(e.code, int):
+            return e.code
         print(e, file=sys.stderr)
         return 2
     except UsageError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        for cls, status in exits:
+            if isinstance(e, cls):
+                print(f"{prog}: {e}", file=sys.stderr)
+                return status
+        report_failure(prog, e)
+        return 1
 
 
 def _unknown_args(argv: Sequence[str]) -> list[str]:
@@ -97,10 +110,12 @@ def spread_pairs(options: PipelineOptions) -> bool:
     return not (runner.split(".")[-1] in LOCAL_RUNNERS and workers == 1)
 
 
-def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=(), safety=None):
+def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=(), safety=None,
+          nightly=None):
     """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict. ``scorer`` is the
     checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs; ``safety`` the
-    image-safety settings (``opts.safety_config()``, read once by :func:`run`; None: no content check)."""
+    image-safety settings (``opts.safety_config()``, read once by :func:`run`; None: no content check); ``nightly``
+    what tuwen nightly says of the inputs (or None)."""
     staging = FileSystems.join(output, "_staging")
     image_config = opts.image_config()
     keep = opts.keep_column_list()
@@ -142,7 +157,7 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
         similarity=stages.similarity_summary(scorer), dedup=dedup_mode,
         dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None,
         scorer_sha256=scorer.weights_sha256 if scorer else None,
-        image_safety=safety.summary() if safety else stages.NO_SAFETY)
+        image_safety=safety.summary() if safety else stages.NO_SAFETY, nightly=nightly)
     return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
                                                                                       mined, summary)
 
@@ -180,15 +195,18 @@ def check_safety_head(safety, scorer) -> None:
         raise UsageError(f"--safety-head {e}") from None
 
 
-def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None) -> dict:
-    """Run the pipeline and return the stats dict (what stats.json holds). Raises UsageError for user mistakes."""
+def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None,
+        files: Optional[Sequence[InputFile]] = None, nightly: Optional[dict] = None) -> dict:
+    """Run the pipeline and return the stats dict (what stats.json holds). Raises UsageError for user mistakes.
+    ``files``: the input files, already resolved (tuwen nightly), instead of --input; ``nightly``: what the refresh
+    says of them, for stats.json and the report."""
     argv = list(argv or [])
     unknown = _unknown_args(argv)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]} (see tuwen run --help)")
     options = PipelineOptions(argv)
     opts = options.view_as(TuwenOptions)
-    if not opts.input:
+    if not opts.input and files is None:
         raise UsageError("--input is required (a glob of JSONL, Parquet or tar manifests)")
     if not opts.output:
         raise UsageError("--output is required")
@@ -213,10 +231,11 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
     options.view_as(SetupOptions).save_main_session = False
-    try:
-        files = expand_inputs(opts.input)
-    except InputError as e:
-        raise UsageError(str(e)) from None
+    if files is None:
+        try:
+            files = expand_inputs(opts.input)
+        except InputError as e:
+            raise UsageError(str(e)) from None
     output = _output_path(opts.output)
     scorer = check_scorer(opts)
     check_safety_head(safety, scorer)
@@ -224,7 +243,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
     p = test_pipeline or beam.Pipeline(options=options)
-    build(p, opts, files, output, scorer, index_parts, safety)
+    build(p, opts, files, output, scorer, index_parts, safety, nightly)
     result = p.run()
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:
@@ -239,35 +258,29 @@ def _setup_logging() -> None:
     log.propagate = False
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        help_parser().print_help()
-        return 0
-    _setup_logging()
+def report_failure(prog: str, e: Exception) -> None:
+    """The run failed: the traceback goes to a file for whoever debugs, one line to the user."""
+    detail = traceback.format_exc()
+    log_path = "/tmp/tuwen-last-error.log"
     try:
-        run(argv)
-    except UsageError as e:
-        print(f"tuwen run: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tuwen run: interrupted", file=sys.stderr)
-        return 130
-    except Exception as e:  # the run failed: keep the traceback for whoever debugs, one line for the user
-        detail = traceback.format_exc()
-        log_path = "/tmp/tuwen-last-error.log"
-        try:
-            with open(log_path, "w") as fh:
-                fh.write(detail)
-        except OSError:
-            log_path = "(not written)"
-        last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        print(f"tuwen run: failed: {type(e).__name__}: {last} (traceback in {log_path})", file=sys.stderr)
-        return 1
+        with open(log_path, "w") as fh:
+            fh.write(detail)
+    except OSError:
+        log_path = "(not written)"
+    last = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+    print(f"{prog}: failed: {type(e).__name__}: {last} (traceback in {log_path})", file=sys.stderr)
+
+
+def _run_and_print(argv: Sequence[str]) -> int:
+    run(argv)
     output = _output_path(opts_output(argv))
     with FileSystems.open(FileSystems.join(output, "report.txt")) as fh:
         print(fh.read().decode(), end="")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return command_main("tuwen run", help_parser, _run_and_print, argv)
 
 
 def opts_output(argv: Sequence[str]) -> str:

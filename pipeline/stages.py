@@ -11,6 +11,7 @@ import io
 import json
 import logging
 import os
+import signal
 import time
 import uuid
 from collections import Counter
@@ -51,6 +52,13 @@ def _write_atomically(final_path: str, write) -> None:
     with _create(tmp) as fh:
         write(fh)
     FileSystems.rename([tmp], [final_path])
+
+
+def kill_point(name: str) -> None:
+    """Fault injection for the kill-and-rerun tests: with ``TUWEN_KILL_AT=name`` the process SIGKILLs itself here
+    (the points: ``dedup_index_written`` below; tuwen nightly's in pipeline/nightly.py)."""
+    if os.environ.get("TUWEN_KILL_AT") == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 class _Counters:
@@ -579,6 +587,7 @@ class RunSummary(NamedTuple):
     dedup_index: Optional[str]
     scorer_sha256: Optional[str]
     image_safety: object = None  # transforms.safety.SafetyConfig.summary(), or NO_SAFETY
+    nightly: Optional[dict] = None  # tuwen nightly's word on the inputs (new_inputs, changed_inputs, ...)
 
 
 NO_SCORER = "skipped: no --scorer"
@@ -623,6 +632,14 @@ def report_text(stats: dict, output: str) -> str:
     if "dedup" in stats:
         lines.append(f"dedup: {stats['dedup']}" + (f", cross-run index {stats['dedup_index']}"
                                                   if stats.get("dedup_index") else ""))
+    nightly = stats.get("nightly")
+    if nightly:
+        lines.append(f"nightly: {nightly['new_inputs']} new input files"
+                     + (f", {nightly['reprocessed_changed']} changed ones reprocessed" if nightly["reprocessed_changed"]
+                        else ""))
+        for c in nightly["changed_inputs"]:
+            lines.append(f"  changed_input {c['path']}: {c['change']}"
+                         + ("" if nightly["reprocessed_changed"] else " (not reprocessed; --reprocess-changed)"))
     if stats["rejected_by_reason"]:
         lines.append("rejected by reason:")
         width = max(len(r) for r in stats["rejected_by_reason"])
@@ -680,6 +697,8 @@ class _Finalize(beam.DoFn):
             stats["image_safety"] = self.summary.image_safety
             stats["dedup"] = self.summary.dedup
             stats["dedup_index"] = self.summary.dedup_index
+            if self.summary.nightly is not None:
+                stats["nightly"] = self.summary.nightly
         if stats["read"] != stats["kept"] + stats["rejected"]:
             raise RuntimeError(f"counts do not add up: read {stats['read']} != kept {stats['kept']} + "
                                f"rejected {stats['rejected']}")
@@ -712,6 +731,7 @@ class _Finalize(beam.DoFn):
             index_files = [_join(out, "index", s["index"]) for s in shard_results]
             write_index_part(self.summary.dedup_index, out, index_files, self.summary.scorer_sha256,
                              _write_atomically)
+            kill_point("dedup_index_written")
         with _create(_join(out, "_SUCCESS")) as fh:
             fh.write(b"")
         yield stats

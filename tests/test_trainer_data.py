@@ -39,6 +39,15 @@ def test_expand_shards_braces_globs_and_double_colon(shard_dir):
     assert expand_shards(f"{d}/000002.tar::{d}/000000.tar") == [f"{d}/000002.tar", f"{d}/000000.tar"]
 
 
+def test_a_txt_shard_list_names_shards_absolute_or_relative_to_itself(shard_dir, tmp_path):
+    d = shard_dir
+    listing = tmp_path / "lists" / "manifest.txt"
+    listing.parent.mkdir()
+    listing.write_text(f"# published shards\n{d}/000001.tar\n\n../rel/000009.tar\n")
+    assert expand_shards(str(listing)) == [f"{d}/000001.tar", f"{tmp_path}/lists/../rel/000009.tar"]
+    assert expand_shards(f"{listing}::{d}/000000.tar")[-1] == f"{d}/000000.tar"
+
+
 def test_count_samples_with_and_without_sizes_json(shard_dir, tmp_path):
     urls = expand_shards(f"{shard_dir}/*.tar")
     assert count_samples(urls) == 40

@@ -32,12 +32,26 @@ IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 MANIFEST_EXTS = (".jsonl", ".json", ".parquet")
 
 
+def read_shard_list(path: str) -> list[str]:
+    """A ``.txt`` shard list (``tuwen nightly``'s manifest.txt): one shard path a line, relative ones to the list's
+    folder; blank lines and ``#`` comments skipped."""
+    folder = os.path.dirname(os.path.abspath(path))
+    with open(path, encoding="utf-8") as fh:
+        lines = [line.strip() for line in fh]
+    return [line if os.path.isabs(line) or "://" in line else os.path.join(folder, line)
+            for line in lines if line and not line.startswith("#")]
+
+
 def expand_shards(spec: str) -> list[str]:
-    """``a/{000000..000009}.tar::b/*.tar`` -> list of paths (globs sorted; braces in order)."""
+    """``a/{000000..000009}.tar::b/*.tar`` -> list of paths (globs sorted; braces in order); a part ending in
+    ``.txt`` is a shard list (:func:`read_shard_list`)."""
     from webdataset.shardlists import expand_urls
 
     urls: list[str] = []
     for part in spec.split("::"):
+        if part.endswith(".txt"):
+            urls.extend(read_shard_list(part))
+            continue
         for url in expand_urls(part):
             if any(c in url for c in "*?["):
                 urls.extend(sorted(glob.glob(url)))

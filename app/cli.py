@@ -23,6 +23,8 @@ class _DropBeamImportNoise(logging.Filter):
 # name -> (module, function, one-line help). Each function takes argv (list of str) and returns an exit code.
 COMMANDS = {
     "run": ("tuwen.pipeline.run", "main", "run the Beam pipeline: crawled pairs in, WebDataset shards out"),
+    "nightly": ("tuwen.pipeline.nightly", "main",
+                "the scheduled refresh: clean the crawl's new input files into a new run, publish it"),
     "calibrate": ("tuwen.pipeline.calibrate", "main", "propose a similarity threshold for a scorer from a manifest"),
     "safety-head": ("tuwen.pipeline.safety_head", "main",
                     "train the safety head (tuwen run --safety-head) from images labelled safe/unsafe"),
