@@ -17,18 +17,15 @@ quiet_pip() {  # pip prints one warning per package for the machine's local inde
 
 ensure_venv() {
   local stamp="$venv/.tuwen-setup" want
-  want="$(cat "$here/requirements.txt" "$here/setup.py" "$here/run_pipeline.sh" | sha256sum | cut -c1-16)"
+  want="$(cat "$here/requirements.txt" "$here/setup.py" "$here/run_pipeline.sh" "$here/deploy/no-deps.txt" | sha256sum | cut -c1-16)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/tuwen" ]; then
     return 0
   fi
   echo "tuwen: setting up $venv (pinned dependencies; the first time takes a few minutes)..." >&2
   [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
   quiet_pip install -q --disable-pip-version-check -r "$here/requirements.txt"
-  # cn_clip ships the Chinese BERT vocab and Chinese-CLIP configs; its lmdb pin does not build on 3.11: no deps.
-  quiet_pip install -q --disable-pip-version-check --no-deps "cn_clip==1.6.0"
-  # The OCR check's PP-OCRv4 models ship in rapidocr-onnxruntime; its opencv-python pin would add a second cv2 with
-  # GUI libraries next to requirements.txt's opencv-python-headless: no deps (the others are in requirements.txt).
-  quiet_pip install -q --disable-pip-version-check --no-deps "rapidocr-onnxruntime==1.4.4"
+  # cn_clip and rapidocr-onnxruntime without their dependencies (why: deploy/no-deps.txt)
+  quiet_pip install -q --disable-pip-version-check --no-deps -r "$here/deploy/no-deps.txt"
   quiet_pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e "$here"
   echo "$want" > "$stamp"
 }

@@ -405,12 +405,16 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def nightly(argv: Sequence[str]) -> int:
     args, rest = parse(argv)
-    from tuwen.transforms.sources import InputFile, _has_scheme
+    from tuwen.transforms.sources import InputError, InputFile, _has_scheme, check_filesystem
 
     if _has_scheme(args.output_root):
         raise UsageError(f"--output-root {args.output_root}: must be a local or mounted folder (the lock and the "
                          "ledger's commit need an atomic rename)")
     crawl = args.crawl_root if _has_scheme(args.crawl_root) else os.path.abspath(args.crawl_root)
+    try:
+        check_filesystem(crawl)
+    except InputError as e:
+        raise UsageError(str(e)) from None
     if not _has_scheme(crawl) and not os.path.isdir(crawl):
         raise UsageError(f"--crawl-root {args.crawl_root}: no such folder")
     root = Root(args.output_root)

@@ -20,11 +20,11 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions, StandardOptions,
-                                                  _BeamArgumentParser)
+                                                  TestOptions, _BeamArgumentParser)
 
 from tuwen.pipeline import dedup, stages
 from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
-from tuwen.transforms.sources import InputError, InputFile, _absolute, expand_inputs
+from tuwen.transforms.sources import InputError, InputFile, _absolute, check_filesystem, expand_inputs
 
 log = logging.getLogger("tuwen")
 
@@ -222,6 +222,14 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         safety = opts.safety_config()  # read once (a --safety-head file, a --safety-prompts file)
     except ValueError as e:
         raise UsageError(str(e)) from None
+    paths = [*(opts.input or []), opts.output, opts.dedup_index, opts.scorer, opts.safety_head, opts.safety_prompts,
+             *(opts.lexicon or []), *(opts.allowlist or []), opts.boilerplate_list]
+    try:
+        for path in filter(None, paths):
+            check_filesystem(path.split(":", 1)[1] if path.startswith(("cn_clip:", "open_clip:", "tuwen:"))
+                             else path)
+    except InputError as e:
+        raise UsageError(str(e)) from None
     for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):
         if not FileSystems.exists(path):
             raise UsageError(f"no such file: {path}")
@@ -230,6 +238,10 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
+    dry_run = options.view_as(TestOptions).dry_run
+    if dry_run and str(standard.runner).split(".")[-1] != "DataflowRunner":
+        raise UsageError("--dry_run translates the pipeline for Dataflow without submitting it: it needs "
+                         "--runner=DataflowRunner")
     options.view_as(SetupOptions).save_main_session = False
     if files is None:
         try:
@@ -240,14 +252,37 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     scorer = check_scorer(opts)
     check_safety_head(safety, scorer)
     index_parts = dedup.list_index_parts(_output_path(opts.dedup_index), output) if opts.dedup_index else []
-    prepare_output(output, opts.overwrite)
+    if not dry_run:
+        prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
     p = test_pipeline or beam.Pipeline(options=options)
     build(p, opts, files, output, scorer, index_parts, safety, nightly)
     result = p.run()
+    if dry_run:
+        return {"dry_run": dataflow_translation(p.runner.proto_pipeline)}
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:
         return json.loads(fh.read().decode())
+
+
+def dataflow_translation(proto) -> dict:
+    """What a Dataflow dry run made of the pipeline: its top-level stages, environments and staged files."""
+    transforms = proto.components.transforms
+    top = [transforms[t].unique_name for t in proto.root_transform_ids]
+    while len(top) == 1 and transforms[proto.root_transform_ids[0]].subtransforms:  # the pipeline's own wrapper
+        top = [transforms[t].unique_name for t in transforms[proto.root_transform_ids[0]].subtransforms]
+        break
+    envs = []
+    for env in proto.components.environments.values():
+        from apache_beam.portability.api import beam_runner_api_pb2
+
+        image = ""
+        if env.urn == "beam:env:docker:v1":
+            image = beam_runner_api_pb2.DockerPayload.FromString(env.payload).container_image
+        staged = [beam_runner_api_pb2.ArtifactStagingToRolePayload.FromString(d.role_payload).staged_name
+                  for d in env.dependencies if d.role_urn == "beam:artifact:role:staging_to:v1"]
+        envs.append({"urn": env.urn, "image": image, "staged": staged})
+    return {"transforms": len(transforms), "stages": top, "environments": envs}
 
 
 def _setup_logging() -> None:
@@ -272,7 +307,14 @@ def report_failure(prog: str, e: Exception) -> None:
 
 
 def _run_and_print(argv: Sequence[str]) -> int:
-    run(argv)
+    stats = run(argv)
+    if "dry_run" in stats:
+        t = stats["dry_run"]
+        print(f"tuwen run: dry run: translated for Dataflow, not submitted: {t['transforms']} transforms; stages "
+              f"{', '.join(t['stages'])}")
+        for env in t["environments"]:
+            print(f"  environment {env['urn']} {env['image']}: stages {', '.join(env['staged']) or 'nothing'}")
+        return 0
     output = _output_path(opts_output(argv))
     with FileSystems.open(FileSystems.join(output, "report.txt")) as fh:
         print(fh.read().decode(), end="")

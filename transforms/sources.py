@@ -44,6 +44,27 @@ def _has_scheme(path: str) -> bool:
     return re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path) is not None
 
 
+# A scheme whose Beam filesystem needs a client library that plain apache-beam lacks: (tuwen's extra, the library)
+SCHEME_EXTRAS = {"gs": ("gcp", "google.cloud.storage", "GCS"), "s3": ("aws", "boto3", "S3")}
+
+
+def check_filesystem(path: str) -> None:
+    """InputError naming the extra to install when ``path``'s scheme (gs://, s3://) needs a client library that is
+    not installed; Beam's own message comes later and less clearly (a failed exists(), after retries)."""
+    import importlib.util
+
+    scheme = path.split("://", 1)[0].lower() if _has_scheme(path) else ""
+    if scheme in SCHEME_EXTRAS:
+        extra, module, name = SCHEME_EXTRAS[scheme]
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            raise InputError(f"{path}: {scheme}:// needs Beam's {name} filesystem, which is not installed: "
+                             f"pip install 'tuwen[{extra}]' (or apache-beam[{extra}])")
+
+
 def _absolute(pattern: str) -> str:
     if pattern.startswith("file://"):
         pattern = pattern[len("file://"):]
