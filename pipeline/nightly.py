@@ -295,6 +295,16 @@ def published_shards(root: Root, ledger: Ledger) -> list[str]:
     return paths
 
 
+def night_counts(root: Root, ledger: Ledger) -> list[dict]:
+    """{run, read, kept} of every published run, in order (for the report's nights)."""
+    counts = []
+    for run in ledger.runs:
+        with open(os.path.join(root.run_dir(run), "stats.json"), "rb") as fh:
+            stats = json.loads(fh.read().decode("utf-8"))
+        counts.append({"run": run, "read": stats["read"], "kept": stats["kept"]})
+    return counts
+
+
 def sync_pointers(root: Root, ledger: Ledger, quiet: bool = False) -> None:
     """``latest``, then ``manifest.txt``, rewritten (atomically) where they do not say what the ledger says."""
     wanted = [(root.latest, (root.run_dir(ledger.runs[-1]) + "\n").encode() if ledger.runs else None),
@@ -451,7 +461,8 @@ def nightly(argv: Sequence[str]) -> int:
         from tuwen.pipeline import run as run_module
 
         try:
-            stats = run_module.run([*rest, "--output", out, "--dedup-index", root.index], files=files, nightly=info)
+            stats = run_module.run([*rest, "--output", out, "--dedup-index", root.index], files=files, nightly=info,
+                                   history={"run": name, "earlier": night_counts(root, ledger)})
         except BaseException:
             _remove_run(root, name)
             raise

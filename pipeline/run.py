@@ -111,11 +111,11 @@ def spread_pairs(options: PipelineOptions) -> bool:
 
 
 def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None, index_parts=(), safety=None,
-          nightly=None):
+          nightly=None, provenance=None):
     """The whole DAG on pipeline ``p``; returns the PCollection holding the final stats dict. ``scorer`` is the
     checked ScorerConfig (or None); ``index_parts`` the dedup-index parts of earlier runs; ``safety`` the
     image-safety settings (``opts.safety_config()``, read once by :func:`run`; None: no content check); ``nightly``
-    what tuwen nightly says of the inputs (or None)."""
+    what tuwen nightly says of the inputs (or None); ``provenance`` what the run was (:func:`run_provenance`)."""
     staging = FileSystems.join(output, "_staging")
     image_config = opts.image_config()
     keep = opts.keep_column_list()
@@ -157,9 +157,25 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
         similarity=stages.similarity_summary(scorer), dedup=dedup_mode,
         dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None,
         scorer_sha256=scorer.weights_sha256 if scorer else None,
-        image_safety=safety.summary() if safety else stages.NO_SAFETY, nightly=nightly)
+        image_safety=safety.summary() if safety else stages.NO_SAFETY, nightly=nightly, provenance=provenance)
     return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
                                                                                       mined, summary)
+
+
+def run_provenance(argv: Sequence[str], opts: TuwenOptions, runner, scorer, safety) -> dict:
+    """What the run was, for stats.json: every tuwen option's value (but --output: the folder stats.json is in), the
+    runner and the Beam options given, and the sha256 of every file that decides what is kept."""
+    from tuwen.pipeline.provenance import provenance
+
+    parser = help_parser()
+    values = {a.dest: getattr(opts, a.dest) for a in parser._actions if a.dest not in ("help", "output")}
+    _, beam_args = parser.parse_known_args(list(argv))
+    values["runner"] = runner if isinstance(runner, str) else type(runner).__name__
+    values["beam_options"] = [a for a in beam_args if not a.startswith("--runner")]
+    files = [*(opts.lexicon or []), *(opts.allowlist or []), opts.boilerplate_list, opts.safety_prompts,
+             opts.safety_head]
+    return provenance(values, [f for f in files if f], safety.checks if safety else (),
+                      scorer.weights_sha256 if scorer else None)
 
 
 def check_scorer(opts: TuwenOptions):
@@ -196,10 +212,12 @@ def check_safety_head(safety, scorer) -> None:
 
 
 def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipeline] = None,
-        files: Optional[Sequence[InputFile]] = None, nightly: Optional[dict] = None) -> dict:
+        files: Optional[Sequence[InputFile]] = None, nightly: Optional[dict] = None,
+        history: Optional[dict] = None) -> dict:
     """Run the pipeline and return the stats dict (what stats.json holds). Raises UsageError for user mistakes.
     ``files``: the input files, already resolved (tuwen nightly), instead of --input; ``nightly``: what the refresh
-    says of them, for stats.json and the report."""
+    says of them, for stats.json and the report; ``history``: the nights for report.html (``{"run": this run's name,
+    "earlier": [{"run", "read", "kept"}, ...]}``)."""
     argv = list(argv or [])
     unknown = _unknown_args(argv)
     if unknown:
@@ -256,13 +274,21 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         prepare_output(output, opts.overwrite)
     log.info("tuwen: %d input files, runner %s, output %s", len(files), standard.runner, output)
     p = test_pipeline or beam.Pipeline(options=options)
-    build(p, opts, files, output, scorer, index_parts, safety, nightly)
+    build(p, opts, files, output, scorer, index_parts, safety, nightly,
+          run_provenance(argv, opts, standard.runner, scorer, safety))
     result = p.run()
     if dry_run:
         return {"dry_run": dataflow_translation(p.runner.proto_pipeline)}
     result.wait_until_finish()
     with FileSystems.open(FileSystems.join(output, "stats.json")) as fh:
-        return json.loads(fh.read().decode())
+        stats = json.loads(fh.read().decode())
+    from tuwen.pipeline.report import write_report
+
+    nights = None
+    if history is not None:
+        nights = [*history["earlier"], {"run": history["run"], "read": stats["read"], "kept": stats["kept"]}]
+    write_report(output, stats, nights)
+    return stats
 
 
 def dataflow_translation(proto) -> dict:

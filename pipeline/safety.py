@@ -71,11 +71,11 @@ def load_shared_ocr(threads: int):
         return _MODELS["ocr", threads]
 
 
-def _reject(counters, ident: tuple, reason: str, detail: str):
-    """A reject for REJECTED, its ``rejected_<reason>`` counter bumped."""
+def _reject(counters, ident: tuple, checked, reason: str, detail: str):
+    """A reject for REJECTED (with the image's size), its ``rejected_<reason>`` counter bumped."""
     counters.inc(f"rejected_{reason}")
     return beam.pvalue.TaggedOutput(REJECTED, reject({"id": ident[0], "source": ident[1], "row": ident[2]}, reason,
-                                                     detail))
+                                                     detail, checked.image.orig_width, checked.image.orig_height))
 
 
 class NsfwModelHandler(ModelHandler):
@@ -117,7 +117,7 @@ class _JudgeNsfw(beam.DoFn):
         (ident, checked), score = prediction.example, prediction.inference
         checked.nsfw_input = None
         if score >= self.threshold:
-            yield _reject(self.counters, ident, "unsafe_image_nsfw",
+            yield _reject(self.counters, ident, checked, "unsafe_image_nsfw",
                           f"nsfw {score:.4f} >= --nsfw-threshold {self.threshold}")
             return
         checked.fields["nsfw"] = score
@@ -159,15 +159,15 @@ class _CheckImageText(beam.DoFn):
         try:
             found = read_image_text(self.engine, checked.image.jpeg)
         except Exception as e:  # the written JPEG decoded once already; never the run's crash
-            yield _reject(self.counters, ident, "image_decode_error", f"OCR input: {type(e).__name__}: {e}")
+            yield _reject(self.counters, ident, checked, "image_decode_error", f"OCR input: {type(e).__name__}: {e}")
             return
         categories = image_text_categories(self.sensitive.matcher, found, self.sensitive.config.max_gap)
         if categories:
-            yield _reject(self.counters, ident, "unsafe_image_text", ",".join(categories))
+            yield _reject(self.counters, ident, checked, "unsafe_image_text", ",".join(categories))
             return
         limit = self.cfg.max_text_share
         if limit is not None and found.share > limit:
-            yield _reject(self.counters, ident, "text_heavy_image",
+            yield _reject(self.counters, ident, checked, "text_heavy_image",
                           f"text covers {found.share:.4f} of the image > --max-image-text-share {limit}")
             return
         checked.fields["image_text_share"] = found.share
@@ -214,13 +214,13 @@ class _JudgeEmbedding(beam.DoFn):
         if self.prompts is not None:
             margin, unsafe, safe = prompt_verdict(embedding, self.unsafe, self.safe, self.prompts)
             if margin > self.cfg.prompt_margin:
-                yield _reject(self.counters, ident, "unsafe_image_prompt", f"nearer '{unsafe}' than '{safe}' by "
+                yield _reject(self.counters, ident, checked, "unsafe_image_prompt", f"nearer '{unsafe}' than '{safe}' by "
                               f"{margin:.4f} > --prompt-safety-margin {self.cfg.prompt_margin}")
                 return
         if self.cfg.head is not None:
             p, cut = head_probabilities(self.cfg.head, embedding)[0], self.cfg.head_cut
             if p >= cut:
-                yield _reject(self.counters, ident, "unsafe_image_head", f"safety head P(unsafe) {p:.4f} >= {cut}")
+                yield _reject(self.counters, ident, checked, "unsafe_image_head", f"safety head P(unsafe) {p:.4f} >= {cut}")
                 return
             checked.fields["safety_head"] = p
         yield ident, checked

@@ -102,24 +102,27 @@ class Rejected(NamedTuple):
     stage: str
     reason: str
     detail: str
+    orig_width: int = 0  # the image's size when the image was read before the pair failed (0: unknown)
+    orig_height: int = 0
 
 
 OUTCOME, KEY, ID, SOURCE, ROW = range(5)
 DETAIL_CHARS = 500
 
 
-def reject(pair: dict, reason: str, detail: str = "") -> Rejected:
+def reject(pair: dict, reason: str, detail: str = "", orig_width: int = 0, orig_height: int = 0) -> Rejected:
     return Rejected(REJECTED, fmt.sample_key(pair["id"]), pair["id"], pair["source"], pair["row"], stage_of(reason),
-                    reason, detail[:DETAIL_CHARS])
+                    reason, detail[:DETAIL_CHARS], orig_width, orig_height)
 
 
 def _reject_outcome(o, reason: str, detail: str) -> Rejected:
-    return Rejected(REJECTED, o.key, o.id, o.source, o.row, stage_of(reason), reason, detail[:DETAIL_CHARS])
+    return Rejected(REJECTED, o.key, o.id, o.source, o.row, stage_of(reason), reason, detail[:DETAIL_CHARS],
+                    getattr(o, "orig_width", 0), getattr(o, "orig_height", 0))
 
 
 def reject_row(o: Rejected) -> dict:
     return {"id": o.id, "key": o.key, "source": o.source, "row": o.row, "stage": o.stage, "reason": o.reason,
-            "detail": o.detail}
+            "detail": o.detail, "orig_width": o.orig_width or None, "orig_height": o.orig_height or None}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,7 +286,8 @@ class _CheckPairs(beam.DoFn):
                          keep_preview=self.perceptual_hash)
         if isinstance(out, Dropped):
             self.counters.inc(f"rejected_{out.reason}")
-            yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, out.reason, out.detail))
+            yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, out.reason, out.detail, out.orig_width,
+                                                            out.orig_height))
             return
         for name in out.counters:
             self.counters.inc(name)
@@ -334,7 +338,8 @@ class _StageSamples(beam.DoFn):
         score = checked.fields.get("score")
         if self.threshold is not None and score < self.threshold:
             self.counters.inc("rejected_low_similarity")
-            yield reject(pair, "low_similarity", f"score {score:.4f} < --similarity-threshold {self.threshold}")
+            yield reject(pair, "low_similarity", f"score {score:.4f} < --similarity-threshold {self.threshold}",
+                         checked.image.orig_width, checked.image.orig_height)
             return
         self.counters.inc("pairs_passed")
         cross = text_image_key(checked.text, checked.fields["phash"]) if self.cross_run else None
@@ -588,6 +593,7 @@ class RunSummary(NamedTuple):
     scorer_sha256: Optional[str]
     image_safety: object = None  # transforms.safety.SafetyConfig.summary(), or NO_SAFETY
     nightly: Optional[dict] = None  # tuwen nightly's word on the inputs (new_inputs, changed_inputs, ...)
+    provenance: Optional[dict] = None  # transforms.provenance.provenance(): version, options, sha256 of the inputs
 
 
 NO_SCORER = "skipped: no --scorer"
@@ -650,7 +656,7 @@ def report_text(stats: dict, output: str) -> str:
         f"shards:     {_join(output, 'shards')}/  (sizes.json lists the sample counts)",
         f"index:      {_join(output, 'index')}/",
         f"reject log: {_join(output, 'rejects')}/",
-        f"report:     {_join(output, 'stats.json')}, {_join(output, 'report.txt')}",
+        f"report:     {_join(output, 'report.html')}, {_join(output, 'stats.json')}, {_join(output, 'report.txt')}",
     ]
     if "boilerplate_mined" in stats:
         lines.append(f"boilerplate: {stats['boilerplate_mined']} fragments mined, listed in "
@@ -699,6 +705,8 @@ class _Finalize(beam.DoFn):
             stats["dedup_index"] = self.summary.dedup_index
             if self.summary.nightly is not None:
                 stats["nightly"] = self.summary.nightly
+            if self.summary.provenance is not None:
+                stats["provenance"] = self.summary.provenance
         if stats["read"] != stats["kept"] + stats["rejected"]:
             raise RuntimeError(f"counts do not add up: read {stats['read']} != kept {stats['kept']} + "
                                f"rejected {stats['rejected']}")

@@ -57,7 +57,9 @@ def published(root):
         for path in sorted(glob.glob(f"{base}/*/*")):
             files[f"night{i}/{os.path.relpath(path, base)}"] = open(path, "rb").read()
         stats = stats_of(base)
-        assert stats.pop("dedup_index") == f"{root}/{nightly.INDEX_DIR}"  # the one path stats.json names
+        # the one path stats.json names (twice)
+        assert stats.pop("dedup_index") == stats["provenance"]["options"].pop("dedup_index") == \
+            f"{root}/{nightly.INDEX_DIR}"
         files[f"night{i}/stats.json"] = stats
     return files
 
@@ -87,6 +89,9 @@ def test_two_nights_over_a_growing_crawl_process_only_new_files_and_add_no_pair_
     ids = pq.read_table(glob.glob(f"{out}/runs/{runs[1]}/index/*.parquet")).column("id").to_pylist()
     assert sorted(ids) == [f"day2/b.jsonl#{r}" for r in range(2, 6)]
     assert (out / "latest").read_text() == f"{out}/runs/{runs[1]}\n"
+    page = (out / "runs" / runs[1] / "report.html").read_text(encoding="utf-8")  # the nights, in the report
+    assert "<h2>Nights</h2>" in page and f"<td>{runs[0]}</td><td>6</td><td>6</td>" in page \
+        and f"<td>{runs[1]}</td><td>6</td><td>4</td>" in page
     manifest = (out / "manifest.txt").read_text().splitlines()
     assert manifest == sorted(glob.glob(f"{out}/runs/{runs[0]}/shards/*.tar")) + sorted(
         glob.glob(f"{out}/runs/{runs[1]}/shards/*.tar"))

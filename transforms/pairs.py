@@ -20,6 +20,8 @@ class Dropped:
     """A pair that failed a check: the reason code and a detail that says what was wrong."""
     reason: str
     detail: str = ""
+    orig_width: int = 0  # the image's size when it was read before the check failed (0: unknown), for the report
+    orig_height: int = 0
 
 
 @dataclass
@@ -84,7 +86,7 @@ def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, mask
         return data
     image = process_image(data, image_config, keep_decoded=keep_decoded, keep_preview=keep_preview)
     if not image.ok:
-        return Dropped(image.reason, image.detail)
+        return Dropped(image.reason, image.detail, image.orig_width, image.orig_height)
     written = "kept" if image.kept else "reencoded"
     counters = [f"jpeg_{written}"]
     gen_text = pair.get("gen_text")

@@ -170,7 +170,8 @@ def reject_table(rows: list[dict]):
     import pyarrow as pa
 
     schema = pa.schema([("id", pa.string()), ("source", pa.string()), ("row", pa.int64()), ("stage", pa.string()),
-                        ("reason", pa.string()), ("detail", pa.string())])
+                        ("reason", pa.string()), ("detail", pa.string()),
+                        ("orig_width", pa.int32()), ("orig_height", pa.int32())])
     return pa.Table.from_pylist([{n: r.get(n) for n in schema.names} for r in rows], schema=schema)
 
 
