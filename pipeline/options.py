@@ -14,6 +14,7 @@ from tuwen.transforms.safety import (DEFAULT_NSFW_THRESHOLD, DEFAULT_PROMPT_MARG
                                      SAFETY_CHECKS)
 
 DEFAULT_RUNNER = "FnApiRunner"
+DEFAULT_PROGRESS_SECONDS = 15.0
 
 
 class TuwenOptions(PipelineOptions):
@@ -168,9 +169,10 @@ class TuwenOptions(PipelineOptions):
                              "seen_in_earlier_run (key: cleaned text + perceptual hash); this run adds its kept keys "
                              "as part-<sha256(output)[:16]>.parquet just before _SUCCESS (default: none)")
         run = parser.add_argument_group("run")
-        run.add_argument("--progress-seconds", type=float, default=15.0, metavar="S",
-                         help="seconds between progress lines from each worker; 0 turns them off "
-                              "(default: %(default)s)")
+        run.add_argument("--progress-seconds", type=float, default=None, metavar="S",
+                         help="seconds between progress lines from each worker (pairs checked of the total when the "
+                              "inputs can be counted, passed, rejected, pairs/s, time left); 0 turns them off "
+                              f"(default: {DEFAULT_PROGRESS_SECONDS:g} when stderr is a terminal, else off)")
 
     def text_steps_config(self):
         from tuwen.transforms.text_steps import TextStepsConfig, parse_step_list

@@ -23,8 +23,9 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
                                                   TestOptions, _BeamArgumentParser)
 
 from tuwen.pipeline import dedup, stages
-from tuwen.pipeline.options import DEFAULT_RUNNER, TuwenOptions, help_parser
-from tuwen.transforms.sources import InputError, InputFile, _absolute, check_filesystem, expand_inputs
+from tuwen.pipeline.options import DEFAULT_PROGRESS_SECONDS, DEFAULT_RUNNER, TuwenOptions, help_parser
+from tuwen.transforms.sources import (InputError, InputFile, _absolute, check_filesystem, count_pairs,
+                                     expand_inputs)
 
 log = logging.getLogger("tuwen")
 
@@ -135,7 +136,8 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
             mined = p | "MineBoilerplate" >> stages.MineRunBoilerplate(files, opts.max_text_chars,
                                                                          **opts.mining_thresholds())
     outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
-                                                               opts.progress_seconds, fragments, mined,
+                                                               progress_config(opts, files, p.options),
+                                                               fragments, mined,
                                                                spread_pairs=spread_pairs(p.options), scorer=scorer,
                                                                dedup_mode=dedup_mode, cross_run=cross_run,
                                                                safety=safety)
@@ -176,6 +178,17 @@ def run_provenance(argv: Sequence[str], opts: TuwenOptions, runner, scorer, safe
              opts.safety_head]
     return provenance(values, [f for f in files if f], safety.checks if safety else (),
                       scorer.weights_sha256 if scorer else None)
+
+
+def progress_config(opts: TuwenOptions, files, options: PipelineOptions) -> stages.ProgressConfig:
+    """Progress lines every --progress-seconds (by default 15 when stderr is a terminal, else none), with the run's
+    total when its inputs can be counted cheaply (sources.count_pairs)."""
+    seconds = opts.progress_seconds
+    if seconds is None:
+        seconds = DEFAULT_PROGRESS_SECONDS if sys.stderr.isatty() else 0.0
+    if not seconds:
+        return stages.ProgressConfig()
+    return stages.ProgressConfig(seconds, count_pairs(files), options.view_as(DirectOptions).direct_num_workers or 1)
 
 
 def check_scorer(opts: TuwenOptions):

@@ -219,36 +219,67 @@ class _StagingFile:
         self.fh, self.path = None, None
 
 
-class _Progress:
-    """A worker's progress line every ``seconds`` (0: never), and a last one when the worker is done."""
+class ProgressConfig(NamedTuple):
+    """What a worker's progress lines say: every ``seconds`` (0: never); ``total`` the pairs of the whole run when
+    the launcher could count them (None: unknown), shared by ``workers`` workers."""
+    seconds: float = 0.0
+    total: Optional[int] = None
+    workers: int = 1
 
-    def __init__(self, seconds: float):
-        self.seconds = seconds
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class _Progress:
+    """A worker's progress line every ``seconds``, and a last one when the worker is done: pairs checked (of the
+    run's total when known), passed and rejected by the checks so far, pairs/s, and the time left (assuming the
+    workers share the total evenly)."""
+
+    def __init__(self, config: ProgressConfig):
+        self.config = config
         self.seen = self.passed = 0
         self.started = self.last_report = time.monotonic()
 
     def tick(self) -> None:
         self.seen += 1
-        if self.seconds and time.monotonic() - self.last_report >= self.seconds:
+        if self.config.seconds and time.monotonic() - self.last_report >= self.config.seconds:
             self.last_report = time.monotonic()
             self.report()
 
+    def line(self, now: float, final: bool = False) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.seen / elapsed
+        total, workers = self.config.total, max(self.config.workers, 1)
+        of = ""
+        if total:
+            share = total / workers  # this worker's expected share
+            of = f" of {'~' if workers > 1 else ''}{round(share):,} ({min(self.seen / share, 1):.0%})"
+        said = (f"tuwen: worker {os.getpid()}{' done' if final else ''}: {self.seen:,} pairs checked{of}, "
+                f"{self.passed:,} passed, {self.seen - self.passed:,} rejected, {rate:.0f} pairs/s")
+        if total and not final and rate > 0:
+            said += f", about {_duration(max(total / workers - self.seen, 0) / rate)} left"
+        return said
+
     def report(self, final: bool = False) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        log.info("tuwen: %s%d pairs checked, %d passed the filters (%.0f pairs/s)",
-                 "worker done: " if final else "", self.seen, self.passed, self.seen / elapsed)
+        log.info("%s", self.line(time.monotonic(), final))
 
 
 class _CheckPairs(beam.DoFn):
     """Read, clean, check and re-encode each pair (tuwen.transforms.pairs.check_pair): (ident, Checked) on the
     main output, rejects on REJECTED. The decoded image rides along only when the scorer needs it."""
 
-    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress_seconds: float,
+    def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress: ProgressConfig,
                  fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False,
                  scorer=None, nsfw: bool = False):
         self.image_config = image_config
         self.text_config = text_config
-        self.progress_seconds = progress_seconds
+        self.progress_config = progress
         self.fragments = fragments  # a reviewed boilerplate list; None: the run's mined list (a side input)
         self.keep_decoded = keep_decoded
         # With a per-process scorer, its preprocessing runs here: the small model input rides to the batch instead
@@ -262,7 +293,7 @@ class _CheckPairs(beam.DoFn):
         self.masking = self.text_config.masking_steps()
         self.cleaner = None
         self.counters = _Counters()
-        self.progress = _Progress(self.progress_seconds)
+        self.progress = _Progress(self.progress_config)
         self.preprocess = None
         if self.scorer_cfg is not None:
             from tuwen.pipeline.relevance import load_checked_scorer  # once per process, shared with the handler
@@ -270,7 +301,7 @@ class _CheckPairs(beam.DoFn):
             self.preprocess = load_checked_scorer(self.scorer_cfg).preprocess
 
     def teardown(self):
-        if self.progress_seconds and self.progress.seen:
+        if self.progress_config.seconds and self.progress.seen:
             self.progress.report(final=True)
 
     def process(self, pair: dict, mined=None):
@@ -361,11 +392,11 @@ class CheckAndStage(beam.PTransform):
     """
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
-                 progress_seconds: float = 15.0, fragments: Optional[list] = None, mined=None,
+                 progress: ProgressConfig = ProgressConfig(), fragments: Optional[list] = None, mined=None,
                  spread_pairs: bool = True, scorer=None, dedup_mode: str = "off", cross_run: bool = False,
                  safety=None):
         super().__init__()
-        self.check_args = (image_config, text_config, progress_seconds, fragments)
+        self.check_args = (image_config, text_config, progress, fragments)
         self.staging_dir = staging_dir
         self.mined = mined  # a one-element PCollection: the mined boilerplate list
         # Spreading referenced pairs lets many workers share one big manifest; on a one-worker local run it only

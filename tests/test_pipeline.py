@@ -262,11 +262,18 @@ def test_bad_inputs_in_a_fresh_manifest(tmp_path):
 def test_the_tuwen_command_prints_the_report(sample, tmp_path):
     d, _ = sample
     exe = os.path.join(os.path.dirname(sys.executable), "tuwen")
-    proc = subprocess.run([exe, "run", *inputs(d), f"--output={tmp_path}/o", "--progress-seconds=0"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([exe, "run", *inputs(d), f"--output={tmp_path}/o"], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "pairs read" in proc.stdout and "reject log:" in proc.stdout
     assert "apitools" not in proc.stderr
+    assert "pairs checked" not in proc.stderr  # stderr is not a terminal: no progress unless asked
+    asked = subprocess.run([exe, "run", f"--input={d}/*.jsonl", f"--output={tmp_path}/p", "--progress-seconds=0.01"],
+                           capture_output=True, text=True, timeout=300)
+    lines = [line for line in asked.stderr.splitlines() if "pairs checked" in line]
+    expected = sum(1 for line in open(glob.glob(f"{d}/*.jsonl")[0], "rb") if line.strip())
+    assert lines and f"pairs checked of {expected:,} (" in lines[0] and "pairs/s, about" in lines[0]
+    assert lines[-1].startswith("tuwen: worker ") and " done: " in lines[-1]
     help_ = subprocess.run([exe, "run", "--help"], capture_output=True, text=True, timeout=60).stdout
     for option in ("--input", "--output", "--overwrite", "--min-side", "--max-aspect-ratio", "--jpeg-quality",
                    "--shard-size", "--max-text-chars", "--keep-columns", "FnApiRunner"):

@@ -1,7 +1,8 @@
 """The small-record steps of the DAG as plain functions: who wins a sample key, and which shard a sample lands in."""
 import random
 
-from tuwen.pipeline.stages import KEPT, REJECTED, Kept, Rejected, _rank_bucket, _resolve_key_group
+from tuwen.pipeline.stages import (KEPT, REJECTED, Kept, ProgressConfig, Rejected, _Progress, _rank_bucket,
+                                   _resolve_key_group)
 from tuwen.transforms import shards as fmt
 
 
@@ -54,3 +55,32 @@ def test_ranks_over_buckets_number_shards_as_one_global_sort_would():
     counts = {b: len(v) for b, v in buckets.items()}
     placed = [pair for item in buckets.items() for pair in _rank_bucket(item, counts, shard_size=64)]
     assert sorted(placed, key=lambda p: p[1].key) == [(i // 64, s) for i, s in enumerate(samples)]
+
+
+def test_a_progress_line_says_checked_of_the_total_passed_rejected_rate_and_time_left():
+    p = _Progress(ProgressConfig(seconds=15, total=10_000, workers=2))
+    p.seen, p.passed = 1_000, 900
+    line = p.line(p.started + 20.0)
+    assert line.endswith(": 1,000 pairs checked of ~5,000 (20%), 900 passed, 100 rejected, 50 pairs/s, "
+                         "about 1 min 20 s left")
+    p.seen = p.passed = 5_000
+    assert p.line(p.started + 100.0, final=True).endswith(" done: 5,000 pairs checked of ~5,000 (100%), 5,000 "
+                                                          "passed, 0 rejected, 50 pairs/s")
+    unknown = _Progress(ProgressConfig(seconds=15))
+    unknown.seen = unknown.passed = 3
+    assert unknown.line(unknown.started + 1.0).endswith(": 3 pairs checked, 3 passed, 0 rejected, 3 pairs/s")
+
+
+def test_the_pairs_of_local_jsonl_and_parquet_inputs_are_counted_and_others_are_unknown(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tuwen.transforms.sources import InputFile, count_pairs
+
+    (tmp_path / "a.jsonl").write_bytes(b'{"a": 1}\n\n\n{"b": 2}\n{"c": 3}')
+    pq.write_table(pa.table({"text": ["x"] * 7}), tmp_path / "b.parquet")
+    files = [InputFile(str(tmp_path / "a.jsonl"), "a.jsonl", "jsonl"), InputFile(str(tmp_path / "b.parquet"),
+                                                                               "b.parquet", "parquet")]
+    assert count_pairs(files) == 10
+    assert count_pairs(files + [InputFile(str(tmp_path / "c.tar"), "c.tar", "tar")]) is None
+    assert count_pairs([InputFile("gs://bucket/a.jsonl", "a.jsonl", "jsonl")]) is None

@@ -118,6 +118,37 @@ def expand_inputs(patterns: Sequence[str]) -> list[InputFile]:
     return files
 
 
+_LINE_END = re.compile(rb"[^\n]\n")
+COUNT_MAX_BYTES = 4 << 30  # count_pairs reads local JSONL inputs up to this much in all (about 2 s)
+
+
+def count_pairs(files: Sequence[InputFile]) -> Optional[int]:
+    """The run's pairs, for the progress lines, when cheap to know: local JSONL (non-empty lines) and Parquet (row
+    counts in the footer) inputs; None when any input is a tar, compressed, remote or the JSONL is too big to scan."""
+    total, scanned = 0, 0
+    for f in files:
+        if _has_scheme(f.path) or f.path.endswith(".gz") or f.kind == "tar":
+            return None
+        try:
+            if f.kind == "parquet":
+                import pyarrow.parquet as pq
+
+                total += pq.ParquetFile(f.path).metadata.num_rows
+                continue
+            scanned += os.path.getsize(f.path)
+            if scanned > COUNT_MAX_BYTES:
+                return None
+            with open(f.path, "rb") as fh:
+                last = b"\n"
+                for block in iter(lambda: fh.read(1 << 22), b""):
+                    total += len(_LINE_END.findall(last + block))  # each newline ending a non-empty line
+                    last = block[-1:]
+                total += last != b"\n"  # a last line without a newline
+        except Exception:  # unreadable here: the run says why, row by row; the progress just has no total
+            return None
+    return total
+
+
 def resolve_image_ref(manifest_path: str, ref: str) -> str:
     """An image reference relative to its manifest's folder, absolute, a file:// URL or another URI."""
     if ref.startswith("file://"):
