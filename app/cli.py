@@ -25,6 +25,7 @@ COMMANDS = {
     "run": ("tuwen.pipeline.run", "main", "run the Beam pipeline: crawled pairs in, WebDataset shards out"),
     "nightly": ("tuwen.pipeline.nightly", "main",
                 "the scheduled refresh: clean the crawl's new input files into a new run, publish it"),
+    "remove": ("tuwen.pipeline.remove", "main", "take pairs out of a published corpus on request"),
     "calibrate": ("tuwen.pipeline.calibrate", "main", "propose a similarity threshold for a scorer from a manifest"),
     "safety-head": ("tuwen.pipeline.safety_head", "main",
                     "train the safety head (tuwen run --safety-head) from images labelled safe/unsafe"),

@@ -10,6 +10,7 @@ The output root::
       latest                   a text file naming the newest published run folder
       manifest.txt             every published shard, one path a line (tuwen train/eval --data accept it)
       nightly.lock             held while a refresh runs (pid, host, start)
+      removed.txt              what tuwen remove took out on request: every later run rejects it
 
 Publishing, in this order: the run folder with its ``_SUCCESS`` (the run writes its dedup-index part just before it)
 → the new ledger renamed over the old one (**the commit point**) → ``latest`` → ``manifest.txt``. The new ledger is
@@ -47,6 +48,7 @@ PENDING_SUFFIX = ".pending-"  # ledger.json.pending-RUN: the ledger as it will b
 LATEST_NAME = "latest"
 MANIFEST_NAME = "manifest.txt"
 LOCK_NAME = "nightly.lock"
+REMOVED_NAME = "removed.txt"  # tuwen remove's removal list, passed to every run as --removed-list
 LEDGER_FORMAT = "tuwen-ledger/1"
 HASH_MAX_BYTES = 1 << 30  # a local input file up to this size gets a sha256 in the ledger (read once, when new)
 RUN_NAME_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -461,6 +463,9 @@ def nightly(argv: Sequence[str]) -> int:
         from tuwen.pipeline import run as run_module
 
         try:
+            removed = os.path.join(root.root, REMOVED_NAME)
+            if os.path.exists(removed) and not any(a.startswith("--removed-list") for a in rest):
+                rest = [*rest, "--removed-list", removed]
             stats = run_module.run([*rest, "--output", out, "--dedup-index", root.index], files=files, nightly=info,
                                    history={"run": name, "earlier": night_counts(root, ledger)})
         except BaseException:

@@ -29,6 +29,11 @@ class TuwenOptions(PipelineOptions):
         io.add_argument("--overwrite", action="store_true", default=False,
                         help="allow a non-empty --output; files of the earlier run that this run does not write again "
                              "(e.g. extra shards of a larger run) are deleted before _SUCCESS (default: refuse)")
+        io.add_argument("--removed-list", default=None, metavar="FILE",
+                        help="pairs whose id, image URL/path or kept url column is on this list (one a line) are "
+                             "rejected as "
+                             "removed_on_request; tuwen nightly passes OUTPUT_ROOT/removed.txt, which tuwen remove "
+                             "writes (default: none)")
         io.add_argument("--keep-columns", default="", metavar="A,B",
                         help="extra manifest columns copied into KEY.json and the index (default: none)")
         io.add_argument("--shard-size", type=int, default=1000, metavar="N",

@@ -140,7 +140,7 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
                                                                fragments, mined,
                                                                spread_pairs=spread_pairs(p.options), scorer=scorer,
                                                                dedup_mode=dedup_mode, cross_run=cross_run,
-                                                               safety=safety)
+                                                               safety=safety, removed=read_removed_list(opts))
     kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
     rejected_parts = [rejected]
     if dedup_mode != "off":
@@ -165,19 +165,29 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
 
 
 def run_provenance(argv: Sequence[str], opts: TuwenOptions, runner, scorer, safety) -> dict:
-    """What the run was, for stats.json: every tuwen option's value (but --output: the folder stats.json is in), the
-    runner and the Beam options given, and the sha256 of every file that decides what is kept."""
+    """What the run was, for stats.json: every tuwen option's value (but --output and --overwrite, which say where
+    it went, not what made it: a rerun into the same folder writes the same stats.json), the runner and the Beam
+    options given, and the sha256 of every file that decides what is kept."""
     from tuwen.pipeline.provenance import provenance
 
     parser = help_parser()
-    values = {a.dest: getattr(opts, a.dest) for a in parser._actions if a.dest not in ("help", "output")}
+    values = {a.dest: getattr(opts, a.dest) for a in parser._actions if a.dest not in ("help", "output", "overwrite")}
     _, beam_args = parser.parse_known_args(list(argv))
     values["runner"] = runner if isinstance(runner, str) else type(runner).__name__
     values["beam_options"] = [a for a in beam_args if not a.startswith("--runner")]
     files = [*(opts.lexicon or []), *(opts.allowlist or []), opts.boilerplate_list, opts.safety_prompts,
-             opts.safety_head]
+             opts.safety_head, opts.removed_list]
     return provenance(values, [f for f in files if f], safety.checks if safety else (),
                       scorer.weights_sha256 if scorer else None)
+
+
+def read_removed_list(opts: TuwenOptions) -> frozenset:
+    """--removed-list: ids and image URLs/paths, one a line (blank lines and # comments skipped)."""
+    if not opts.removed_list:
+        return frozenset()
+    with FileSystems.open(opts.removed_list) as fh:
+        lines = fh.read().decode("utf-8").splitlines()
+    return frozenset(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
 
 
 def progress_config(opts: TuwenOptions, files, options: PipelineOptions) -> stages.ProgressConfig:
@@ -254,14 +264,15 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     except ValueError as e:
         raise UsageError(str(e)) from None
     paths = [*(opts.input or []), opts.output, opts.dedup_index, opts.scorer, opts.safety_head, opts.safety_prompts,
-             *(opts.lexicon or []), *(opts.allowlist or []), opts.boilerplate_list]
+             *(opts.lexicon or []), *(opts.allowlist or []), opts.boilerplate_list, opts.removed_list]
     try:
         for path in filter(None, paths):
             check_filesystem(path.split(":", 1)[1] if path.startswith(("cn_clip:", "open_clip:", "tuwen:"))
                              else path)
     except InputError as e:
         raise UsageError(str(e)) from None
-    for path in (opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else []):
+    for path in ((opts.lexicon or []) + (opts.allowlist or []) + ([opts.boilerplate_list] if opts.boilerplate_list else [])
+                 + ([opts.removed_list] if opts.removed_list else [])):
         if not FileSystems.exists(path):
             raise UsageError(f"no such file: {path}")
     if opts.max_aspect_ratio < 1 or not 1 <= opts.jpeg_quality <= 100 or opts.max_side < 0:

@@ -276,7 +276,8 @@ class _CheckPairs(beam.DoFn):
 
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, progress: ProgressConfig,
                  fragments: Optional[list] = None, keep_decoded: bool = False, perceptual_hash: bool = False,
-                 scorer=None, nsfw: bool = False):
+                 scorer=None, nsfw: bool = False, removed: frozenset = frozenset()):
+        self.removed = removed  # ids and image URLs/paths on the removal list (--removed-list)
         self.image_config = image_config
         self.text_config = text_config
         self.progress_config = progress
@@ -313,6 +314,11 @@ class _CheckPairs(beam.DoFn):
             self.cleaner = self.text_config.build(fragments, self.masking)
         self.progress.tick()
         self.counters.inc("pairs_read")
+        if self.removed and (pair["id"] in self.removed or pair.get("image_ref") in self.removed
+                             or (pair.get("extra") or {}).get("url") in self.removed):
+            self.counters.inc("rejected_removed_on_request")
+            yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, "removed_on_request", "on the removal list"))
+            return
         out = check_pair(pair, self.cleaner, self.image_config, self.masking, keep_decoded=self.keep_decoded,
                          keep_preview=self.perceptual_hash)
         if isinstance(out, Dropped):
@@ -394,8 +400,9 @@ class CheckAndStage(beam.PTransform):
     def __init__(self, image_config: ImageConfig, text_config: TextStepsConfig, staging_dir: str,
                  progress: ProgressConfig = ProgressConfig(), fragments: Optional[list] = None, mined=None,
                  spread_pairs: bool = True, scorer=None, dedup_mode: str = "off", cross_run: bool = False,
-                 safety=None):
+                 safety=None, removed: frozenset = frozenset()):
         super().__init__()
+        self.removed = removed
         self.check_args = (image_config, text_config, progress, fragments)
         self.staging_dir = staging_dir
         self.mined = mined  # a one-element PCollection: the mined boilerplate list
@@ -412,7 +419,7 @@ class CheckAndStage(beam.PTransform):
         nsfw = self.safety is not None and self.safety.nsfw
         checked = pairs | f"Check{label}" >> beam.ParDo(
             _CheckPairs(*self.check_args, keep_decoded=self.scorer is not None, perceptual_hash=phash,
-                        scorer=self.scorer, nsfw=nsfw),
+                        scorer=self.scorer, nsfw=nsfw, removed=self.removed),
             **side).with_outputs(REJECTED, main="checked")
         passed, rejected = checked.checked, [checked[REJECTED]]
         if nsfw:  # before the scorer: an unsafe image is not scored

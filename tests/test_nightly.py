@@ -33,7 +33,8 @@ def write_pairs(folder, name, numbers, seed_base=0):
         if not os.path.exists(img):
             Image.fromarray(rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)).resize((128, 128)).save(img)
         lines.append(json.dumps({"text": f"第{i}张照片：{SUBJECTS[i % len(SUBJECTS)]}和它的影子在一起",
-                                 "image": f"img/{i}.png"}, ensure_ascii=False))
+                                 "image": f"img/{i}.png", "url": f"https://example.com/img/{i}.png"},
+                                ensure_ascii=False))
     with open(os.path.join(folder, name), "w") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -134,6 +135,74 @@ def test_a_changed_input_is_listed_and_reprocessed_only_on_request(tmp_path, cap
     assert ledger_of(out)["inputs"]["a.jsonl"]["run"] == runs[-1]
     assert main(["--crawl-root", str(crawl), "--output-root", str(out), *FAST]) == 0
     assert "none new" in capsys.readouterr().err
+
+
+def test_removal_on_request_rewrites_every_published_run_and_later_nights_reject_the_pairs(tmp_path, capsys):
+    from tuwen.pipeline.remove import main as remove_main
+
+    crawl, out = tmp_path / "crawl", tmp_path / "out"
+    opts = ["--crawl-root", str(crawl), "--output-root", str(out), *FAST, "--shard-size=3", "--keep-columns=url"]
+    write_pairs(crawl / "day1", "a.jsonl", range(0, 8))
+    assert main(opts) == 0
+    write_pairs(crawl / "day2", "b.jsonl", range(8, 12))
+    assert main(opts) == 0
+    runs = ledger_of(out)["runs"]
+    index = {r["id"]: r for run in runs for r in pq.read_table(glob.glob(f"{out}/runs/{run}/index/*.parquet"))
+             .to_pylist()}
+    gone_ids = ["day1/a.jsonl#2", "day2/b.jsonl#1"]
+    gone_url = "https://example.com/img/5.png"  # a kept url column: day1's pair 5
+    request = tmp_path / "request.txt"
+    request.write_text("# from the person's email\n" + "\n".join(gone_ids + [gone_url, "never-published"]) + "\n")
+    capsys.readouterr()
+    assert remove_main(["--output-root", str(out), "--ids", str(request)]) == 0
+    err = capsys.readouterr().err
+    assert "removed 3 pairs" in err and "1 of the 4 requested not found" in err
+    removed = {*gone_ids, "day1/a.jsonl#5"}
+    texts = []
+    for run in runs:
+        base = out / "runs" / run
+        stats = stats_of(base)
+        assert stats["read"] == stats["kept"] + stats["rejected"]
+        ids = pq.read_table(glob.glob(f"{base}/index/*.parquet")).column("id").to_pylist()
+        assert not removed & set(ids) and len(ids) == stats["kept"]
+        rejects = pq.read_table(glob.glob(f"{base}/rejects/*.parquet")).to_pylist()
+        assert {r["id"] for r in rejects if r["reason"] == "removed_on_request"} == {
+            i for i in removed if i.startswith("day1" if run == runs[0] else "day2")}
+        sizes = json.loads((base / "shards" / "sizes.json").read_text())
+        assert sum(sizes.values()) == stats["kept"]
+    from tuwen.trainer.data import expand_shards, iter_tar_samples
+
+    for url in expand_shards(str(out / "manifest.txt")):
+        texts += [s["txt"] for s in iter_tar_samples(url)]
+    assert len(texts) == 12 - 3 and not {index[i]["text"] for i in removed} & set(texts)
+    assert (out / "removed.txt").read_text().splitlines() == sorted(gone_ids + [gone_url, "never-published"])
+    before = published(out)
+    assert remove_main(["--output-root", str(out), "--ids", str(request)]) == 0  # again: nothing more changes
+    assert published(out) == before
+    # the same pairs crawled again are rejected as removed_on_request, never published again
+    write_pairs(crawl / "day3", "c.jsonl", [2, 5, 20])
+    assert main(opts) == 0
+    s3 = stats_of(out / "runs" / ledger_of(out)["runs"][-1])
+    assert (s3["kept"], s3["rejected_by_reason"]) == (1, {"removed_on_request": 1, "seen_in_earlier_run": 1})
+
+
+def test_remove_usage_errors_and_a_live_refresh_stop_it_with_one_line(tmp_path, capsys):
+    from tuwen.pipeline.remove import main as remove_main
+
+    (tmp_path / "out" / "runs").mkdir(parents=True)
+    empty, request = tmp_path / "empty.txt", tmp_path / "ids.txt"
+    empty.write_text("# nothing\n")
+    request.write_text("a#1\n")
+    for argv, code in ((["--ids", str(request)], 2), (["--output-root", str(tmp_path / "nope"), "--ids", str(request)], 2),
+                       (["--output-root", str(tmp_path / "out"), "--ids", str(empty)], 2),
+                       (["--output-root", str(tmp_path / "out"), "--ids", str(tmp_path / "missing.txt")], 2)):
+        assert remove_main(argv) == code
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    (tmp_path / "out" / nightly.LOCK_NAME).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                                  "started": "now"}))
+    assert remove_main(["--output-root", str(tmp_path / "out"), "--ids", str(request)]) == 3
+    assert "another refresh holds" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "removed.txt").exists()
 
 
 def test_usage_errors_exit_2_with_one_line(tmp_path, capsys):

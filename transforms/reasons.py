@@ -14,6 +14,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "missing_text": ("read", "the row has no `text` field"),
     "missing_image": ("read", "the row names no image (`image` path or `image_bytes`)"),
     "duplicate_id": ("read", "another pair has the same id; the smallest (source, row) is kept"),
+    "removed_on_request": ("read", "its id or image URL/path is on the removal list (--removed-list; tuwen remove "
+                                   "takes published pairs out and adds them to it)"),
     "key_collision": ("read", "another id hashes to the same 16-hex sample key (sha256 prefix); the smaller id is kept"),
     # text: the basic checks (text-safety steps add theirs)
     "empty_text": ("text", "the text is empty or only whitespace after cleaning"),
