@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from tuwen.pipeline.run import UsageError, command_main
+from tuwen.pipeline.run import CommandParser, UsageError, command_main
 from tuwen.pipeline.stages import kill_point
 
 log = logging.getLogger("tuwen")
@@ -370,13 +370,8 @@ def run_name(root: Root, start: float) -> str:
 
 # --------------------------------------------------------------------------------------------------------- command
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = CommandParser(
         prog="tuwen nightly",
         description="The scheduled refresh: clean the input files under --crawl-root that no earlier night processed "
                     "into OUTPUT_ROOT/runs/<UTC start>/, with the cross-run dedup index OUTPUT_ROOT/dedup-index, "

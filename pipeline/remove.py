@@ -22,7 +22,7 @@ import tarfile
 from typing import Optional, Sequence
 
 from tuwen.pipeline.nightly import EXIT_LOCKED, REMOVED_NAME, Lock, Locked, Root, _say, _write_atomically, recover
-from tuwen.pipeline.run import UsageError, command_main
+from tuwen.pipeline.run import CommandParser, UsageError, command_main
 
 REMOVED_PART = "part-removed.parquet"
 REASON = "removed_on_request"
@@ -123,13 +123,8 @@ def _update_counts(run_dir: str, removed: list[dict]) -> None:
     _write_atomically(stats_path, (json.dumps(stats, indent=2, ensure_ascii=False) + "\n").encode())
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = CommandParser(
         prog="tuwen remove",
         description="Take pairs out of a published corpus (a tuwen nightly output root) on request: every "
                     "published shard and index file holding one is rewritten without it, the counts follow, and "

@@ -35,8 +35,8 @@ class UsageError(Exception):
 
 
 class CommandParser(argparse.ArgumentParser):
-    """The argument parser of calibrate and safety-head: an argparse error is one line naming the command (exit 2
-    through :func:`command_main`)."""
+    """The argument parser of calibrate, safety-head, nightly and remove: an argparse error is one line naming the
+    command (exit 2 through :func:`command_main`)."""
 
     def error(self, message):
         raise SystemExit(f"{self.prog}: {message}")
