@@ -192,6 +192,13 @@ def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -
                      + _table(("run", "read", "kept", "kept share"),
                               [(h["run"], h["read"], h["kept"], f"{h['kept'] / h['read']:.1%}" if h["read"] else "-")
                                for h in history]))
+    changed = (stats.get("nightly") or {}).get("changed_inputs")
+    if changed:
+        again = stats["nightly"]["reprocessed_changed"]
+        parts.append(f"<p>changed_input: {len(changed)} input files changed since a night processed them"
+                     + (" (reprocessed: --reprocess-changed)" if again else " (not reprocessed; --reprocess-changed "
+                        "includes them)") + "</p>" + _table(("changed_input", "change"),
+                                                            [(c["path"], c["change"]) for c in changed]))
     reason_rows = [(r, REASONS.get(r, ("?", ""))[0], n, REASONS.get(r, ("", ""))[1]) for r, n in by_reason.items()]
     parts.append("<h2>Why pairs were rejected</h2><div class=row>"
                  + _figure_html(_bars(by_reason, "rejected pairs per reason"), "rejected pairs per reason",

@@ -126,6 +126,7 @@ def test_a_changed_input_is_listed_and_reprocessed_only_on_request(tmp_path, cap
     s = stats_of(out / "runs" / runs[-1])
     assert s["read"] == 1 and s["nightly"]["changed_inputs"][0]["path"] == "a.jsonl"
     assert "changed_input a.jsonl" in (out / "runs" / runs[-1] / "report.txt").read_text()
+    assert "<td>a.jsonl</td><td>size " in (out / "runs" / runs[-1] / "report.html").read_text(encoding="utf-8")
     assert ledger_of(out)["inputs"]["a.jsonl"]["run"] == runs[0]
     # --reprocess-changed: the file again; the 4 pairs kept before are dropped by the dedup index, 2 new kept
     assert main(["--crawl-root", str(crawl), "--output-root", str(out), "--reprocess-changed", *FAST]) == 0

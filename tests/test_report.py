@@ -89,8 +89,11 @@ def chromium():
     if exe and fonts.strip():
         return exe
     if shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *BROWSER_PACKAGES],
-                       capture_output=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, timeout=900)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *BROWSER_PACKAGES]
+        if subprocess.run(install, capture_output=True, env=env, timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-q"], capture_output=True, env=env, timeout=900)  # stale lists
+            subprocess.run(install, capture_output=True, env=env, timeout=900)
         exe = shutil.which("chromium")
     if not exe:
         message = f"no chromium (apt-get install {' '.join(BROWSER_PACKAGES)} could not run)"
