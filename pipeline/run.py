@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions
                                                   TestOptions, _BeamArgumentParser)
 
 from tuwen.pipeline import dedup, stages
+from tuwen.pipeline.progress import ProgressConfig
 from tuwen.pipeline.options import DEFAULT_PROGRESS_SECONDS, DEFAULT_RUNNER, TuwenOptions, help_parser
 from tuwen.transforms.sources import (InputError, InputFile, _absolute, check_filesystem, count_pairs,
                                      expand_inputs)
@@ -190,15 +191,15 @@ def read_removed_list(opts: TuwenOptions) -> frozenset:
     return frozenset(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
 
 
-def progress_config(opts: TuwenOptions, files, options: PipelineOptions) -> stages.ProgressConfig:
+def progress_config(opts: TuwenOptions, files, options: PipelineOptions) -> ProgressConfig:
     """Progress lines every --progress-seconds (by default 15 when stderr is a terminal, else none), with the run's
     total when its inputs can be counted cheaply (sources.count_pairs)."""
     seconds = opts.progress_seconds
     if seconds is None:
         seconds = DEFAULT_PROGRESS_SECONDS if sys.stderr.isatty() else 0.0
     if not seconds:
-        return stages.ProgressConfig()
-    return stages.ProgressConfig(seconds, count_pairs(files), options.view_as(DirectOptions).direct_num_workers or 1)
+        return ProgressConfig()
+    return ProgressConfig(seconds, count_pairs(files), options.view_as(DirectOptions).direct_num_workers or 1)
 
 
 def check_scorer(opts: TuwenOptions):

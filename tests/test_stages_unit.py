@@ -1,8 +1,8 @@
 """The small-record steps of the DAG as plain functions: who wins a sample key, and which shard a sample lands in."""
 import random
 
-from tuwen.pipeline.stages import (KEPT, REJECTED, Kept, ProgressConfig, Rejected, _Progress, _rank_bucket,
-                                   _resolve_key_group)
+from tuwen.pipeline.progress import Progress, ProgressConfig
+from tuwen.pipeline.stages import KEPT, REJECTED, Kept, Rejected, _rank_bucket, _resolve_key_group
 from tuwen.transforms import shards as fmt
 
 
@@ -58,7 +58,7 @@ def test_ranks_over_buckets_number_shards_as_one_global_sort_would():
 
 
 def test_a_progress_line_says_checked_of_the_total_passed_rejected_rate_and_time_left():
-    p = _Progress(ProgressConfig(seconds=15, total=10_000, workers=2))
+    p = Progress(ProgressConfig(seconds=15, total=10_000, workers=2))
     p.seen, p.passed = 1_000, 900
     line = p.line(p.started + 20.0)
     assert line.endswith(": 1,000 pairs checked of ~5,000 (20%), 900 passed, 100 rejected, 50 pairs/s, "
@@ -66,7 +66,7 @@ def test_a_progress_line_says_checked_of_the_total_passed_rejected_rate_and_time
     p.seen = p.passed = 5_000
     assert p.line(p.started + 100.0, final=True).endswith(" done: 5,000 pairs checked of ~5,000 (100%), 5,000 "
                                                           "passed, 0 rejected, 50 pairs/s")
-    unknown = _Progress(ProgressConfig(seconds=15))
+    unknown = Progress(ProgressConfig(seconds=15))
     unknown.seen = unknown.passed = 3
     assert unknown.line(unknown.started + 1.0).endswith(": 3 pairs checked, 3 passed, 0 rejected, 3 pairs/s")
 
