@@ -2,9 +2,12 @@
 
 Written by the launching machine once the pipeline has finished (after ``_SUCCESS``; a rerun rewrites it), from the
 run's own outputs: stats.json's counts and provenance, the index (kept pairs), the reject log and the first shard
-(thumbnails of kept pairs with their cleaned, masked captions). The reject log holds no image and no text, so
-rejected pairs are shown by id, place and detail only: no removed original ever reaches the report. Plots are
-matplotlib (Agg), PNG without a timestamp, so a rerun writes the same bytes.
+(thumbnails of kept pairs with their cleaned, masked captions). The reject log holds no image and no text, so the
+few rejected examples shown per reason are read again from the inputs (by source and row), and only what
+:func:`what_to_show` allows is shown: the caption masked with the run's own masking steps, a thumbnail only for
+reasons whose image the run decoded and judged harmless (never one a safety check removed), nothing of a row that
+could not be read or of a pair removed on request. Plots are matplotlib (Agg), PNG without a timestamp, so a rerun
+writes the same bytes.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from tuwen.transforms.reasons import REASONS
+from tuwen.transforms.sources import DEFAULT_MAX_IMAGE_BYTES
 
 log = logging.getLogger("tuwen")
 
@@ -32,6 +36,66 @@ REJECT_EXAMPLES = 3  # rejected examples per reason
 KEPT_COLOUR, REJECTED_COLOUR = "#1f77b4", "#d62728"
 HIST_ALPHA = 0.6  # histograms of kept and rejected overlap
 _SCORE = re.compile(r"^score (-?[0-9.]+) <")
+# Rejected examples: reasons whose image the run decoded and may be shown small; reasons of which nothing is shown.
+THUMBNAIL_REASONS = frozenset({"image_too_small", "aspect_ratio", "low_similarity", "duplicate_pair",
+                               "seen_in_earlier_run"})
+NOTHING_SHOWN = frozenset({"removed_on_request"})
+CAPTION_CHARS = 120
+
+
+def what_to_show(reason: str) -> tuple[bool, bool]:
+    """(the masked caption, a thumbnail) of a rejected example: no caption for a row that could not be read (stage
+    read) or a pair removed on request; a thumbnail only for THUMBNAIL_REASONS."""
+    if reason in NOTHING_SHOWN or REASONS.get(reason, ("read",))[0] == "read":
+        return False, False
+    return True, reason in THUMBNAIL_REASONS
+
+
+def _thumbnail(data: bytes) -> Optional[str]:
+    from PIL import Image, ImageOps
+
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((THUMB_PX, THUMB_PX))
+    except Exception:  # the run judged this image; a failure here only means no thumbnail
+        return None
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=80)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _rejected_samples(wanted: dict, files, masking, max_image_bytes: int) -> dict:
+    """(source, row) -> (thumbnail URI or None, masked caption or None) for the rejected examples, read again from
+    their input files (each file read until its wanted rows are found)."""
+    from tuwen.transforms.pairs import read_image_bytes
+    from tuwen.transforms.sources import read_pairs
+    from tuwen.transforms.text_steps import mask_only
+
+    found = {}
+    by_source = defaultdict(dict)
+    for (source, row), reason in wanted.items():
+        by_source[source][row] = reason
+    for f in files or ():
+        rows = by_source.get(f.source)
+        if not rows:
+            continue
+        try:
+            for pair in read_pairs(f, (), max_image_bytes):
+                reason = rows.get(pair.get("row"))
+                if reason is None or not isinstance(pair.get("text"), str):
+                    continue
+                caption, thumb = what_to_show(reason)
+                image = read_image_bytes(pair, max_image_bytes) if thumb else None
+                found[(f.source, pair["row"])] = (
+                    _thumbnail(image) if isinstance(image, bytes) else None,
+                    mask_only(pair["text"], masking)[:CAPTION_CHARS] if caption else None)
+                if len(found) == len(wanted):
+                    return found
+        except Exception:  # an input that cannot be read again: its examples keep id, place and detail only
+            continue
+    return found
 
 
 def _open(path: str):
@@ -161,7 +225,10 @@ def _figure_html(uri: Optional[str], alt: str, empty: str) -> str:
     return f'<img src="{uri}" alt="{html.escape(alt)}">' if uri else f"<p class=note>{html.escape(empty)}</p>"
 
 
-def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -> str:
+def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None, files=None, text_config=None,
+           max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> str:
+    """The page. ``files`` (the run's InputFiles) and ``text_config`` let rejected examples show what
+    :func:`what_to_show` allows; without them they show id, place and detail only."""
     kept = _read_parquet(FileSystems.join(output, "index", "*.parquet"),
                          ("text", "orig_width", "orig_height", "score"))
     rejected = _read_parquet(FileSystems.join(output, "rejects", "*.parquet"),
@@ -182,8 +249,13 @@ def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -
     examples = defaultdict(list)
     for i, reason in enumerate(rejected["reason"]):
         if len(examples[reason]) < REJECT_EXAMPLES:
-            examples[reason].append((rejected["id"][i], f"{rejected['source'][i]}#{rejected['row'][i]}",
+            examples[reason].append((rejected["id"][i], rejected["source"][i], rejected["row"][i],
                                      rejected["detail"][i] or ""))
+    wanted = {(s, r): reason for reason, rows in examples.items() for _, s, r, _ in rows
+              if r is not None and any(what_to_show(reason))}
+    shown = {}
+    if wanted and files and text_config is not None:
+        shown = _rejected_samples(wanted, files, text_config.masking_steps(), max_image_bytes)
     share = stats["kept"] / stats["read"] if stats["read"] else 0.0
     parts = [f"<h1>tuwen run report</h1><p class=big>{stats['read']} pairs read: <b>{stats['kept']} kept</b> "
              f"({share:.1%}) in {stats['shards']} shards, {stats['rejected']} rejected.</p>"]
@@ -226,10 +298,18 @@ def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -
         f'<figure><img src="{uri}" alt="{html.escape(key)}"><figcaption>{html.escape(caption)}</figcaption>'
         "</figure>" for key, uri, caption in thumbs) + "</div>"
         + ("" if thumbs else "<p class=note>no kept pair</p>"))
-    parts.append("<h2>Rejected examples</h2><p class=note>The reject log keeps neither the image nor the text of a "
-                 "rejected pair (no removed original reaches a report): its id, where it was read and why.</p>"
-                 + _table(("reason", "id", "read from", "detail"),
-                          [(r, i, w, d) for r in by_reason for i, w, d in examples.get(r, [])]))
+    rows = []
+    for reason in by_reason:
+        for pair_id, source, row, detail in examples.get(reason, []):
+            thumb, caption = shown.get((source, row), (None, None))
+            cell = f'<img src="{thumb}" alt="{html.escape(pair_id)}">' if thumb else ""
+            rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                reason, pair_id, f"{source}#{row}", detail, caption or "")) + f"<td>{cell}</td></tr>")
+    parts.append("<h2>Rejected examples</h2><p class=note>A few per reason, read again from the inputs: the caption "
+                 "masked as the run masks captions; a thumbnail only where the run decoded the image and no safety "
+                 "check removed it; nothing of a row that could not be read or of a pair removed on request.</p>"
+                 "<table><tr><th>reason</th><th>id</th><th>read from</th><th>detail</th><th>caption (masked)</th>"
+                 "<th>image</th></tr>" + "".join(rows) + "</table>")
     prov = stats.get("provenance") or {}
     what = [("tuwen", prov.get("tuwen")), ("apache_beam", prov.get("apache_beam")), ("python", prov.get("python")),
             ("scorer sha256", prov.get("scorer_sha256") or "-")]
@@ -250,7 +330,8 @@ def render(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def write_report(output: str, stats: dict, history: Optional[Sequence[dict]] = None) -> Optional[str]:
+def write_report(output: str, stats: dict, history: Optional[Sequence[dict]] = None, files=None, text_config=None,
+                 max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES) -> Optional[str]:
     """report.html beside stats.json (atomically); None, with one line, when matplotlib is not installed."""
     import importlib.util
 
@@ -259,7 +340,7 @@ def write_report(output: str, stats: dict, history: Optional[Sequence[dict]] = N
         return None
     from tuwen.pipeline.stages import _write_atomically
 
-    data = render(output, stats, history).encode("utf-8")
+    data = render(output, stats, history, files, text_config, max_image_bytes).encode("utf-8")
     path = FileSystems.join(output, REPORT_NAME)
     _write_atomically(path, lambda fh: fh.write(data))
     return path

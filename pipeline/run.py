@@ -312,7 +312,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     nights = None
     if history is not None:
         nights = [*history["earlier"], {"run": history["run"], "read": stats["read"], "kept": stats["kept"]}]
-    write_report(output, stats, nights)
+    write_report(output, stats, nights, files, opts.text_steps_config(), opts.image_config().max_image_bytes)
     return stats
 
 

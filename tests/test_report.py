@@ -19,7 +19,7 @@ from tuwen.pipeline.provenance import model_files
 pytestmark = pytest.mark.slow
 IN_CI = os.environ.get("TUWEN_REQUIRE_SHARED") == "1"  # .ci/run sets it: what would skip on a laptop fails there
 BROWSER_PACKAGES = ("chromium", "fonts-noto-cjk")
-SECRET = "QXJVSECRET"  # in the caption of a rejected (no_chinese) pair: it must not reach the report
+SECRET = "QXJVSECRET"  # in a line that cannot be read (malformed_line): nothing of it may reach the report
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +36,12 @@ def scored_run(tmp_path_factory, colour_model):
         lines.append({"id": s["id"], "text": text, "image": f"img/{s['id']}.jpg"})
     for line in lines[1::2]:
         line["text"] += "，旁边是赌场"  # kept, with a masked sensitive word
-    lines.append({"id": "english", "text": f"only english words {SECRET}", "image": f"img/{samples[0]['id']}.jpg"})
+    lines.append({"id": "english", "text": "only english words", "image": f"img/{samples[0]['id']}.jpg"})
     Image.new("RGB", (20, 20), "red").save(d / "img" / "tiny.png")
-    lines.append({"id": "tiny", "text": "一个很小的红色圆形", "image": "img/tiny.png"})
+    lines.append({"id": "tiny", "text": "一个很小的红色圆形在赌场", "image": "img/tiny.png"})
     lines.append({"id": "gone", "text": "一张不存在的图片", "image": "img/nope.jpg"})
-    (d / "m.jsonl").write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    text = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines) + f'{{"text": "{SECRET}", \n'
+    (d / "m.jsonl").write_text(text, encoding="utf-8")
     out = d / "out"
     stats = run([f"--input={d}/m.jsonl", f"--output={out}", "--runner=FnApiRunner", "--progress-seconds=0",
                  "--min-side=32", f"--scorer={colour_model}", "--similarity-threshold=0.1", "--shard-size=16"])
@@ -50,8 +51,9 @@ def scored_run(tmp_path_factory, colour_model):
 def test_the_report_has_every_section_from_the_runs_outputs_and_no_removed_original(scored_run):
     out, stats = scored_run
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert stats["read"] == stats["kept"] + stats["rejected"] and {"no_chinese", "image_too_small", "image_missing"} \
-        <= set(stats["rejected_by_reason"])
+    assert stats["read"] == stats["kept"] + stats["rejected"] and {
+        "no_chinese", "image_too_small", "image_missing", "malformed_line", "low_similarity"} <= set(
+        stats["rejected_by_reason"])
     for heading in ("Why pairs were rejected", "Similarity", "Images and texts", "Kept examples",
                     "Rejected examples", "What the run was"):
         assert f"<h2>{heading}</h2>" in page
@@ -61,10 +63,15 @@ def test_the_report_has_every_section_from_the_runs_outputs_and_no_removed_origi
     for alt in ("rejected pairs per reason", "rejected pairs per stage", "similarity histogram",
                 "shorter side histogram", "aspect ratio histogram", "text length histogram"):
         assert re.search(rf'<img src="data:image/png;base64,[A-Za-z0-9+/=]+" alt="{alt}">', page), alt
-    thumbs = re.findall(r'<img src="data:image/jpeg;base64,', page)
-    assert len(thumbs) == min(12, stats["kept"])
-    assert SECRET not in page and "赌场" not in page  # rejected captions are never shown; kept ones are masked
-    assert "旁边是**" in page
+    kept_part, rejected_part = page.split("<h2>Rejected examples</h2>")
+    assert len(re.findall(r'<img src="data:image/jpeg;base64,', kept_part)) == min(12, stats["kept"])
+    # rejected examples: the image where the run decoded it (too small, low similarity), the caption masked
+    shown = {m.group(1) for m in re.finditer(r'<img src="data:image/jpeg;base64,[^"]+" alt="([^"]+)">',
+                                             rejected_part)}
+    assert "tiny" in shown and any(i.startswith("synthetic") for i in shown) and not {"gone", "english"} & shown
+    assert "<td>一个很小的红色圆形在**</td>" in rejected_part and "<td>only english words</td>" in rejected_part
+    assert SECRET not in page and "赌场" not in page  # nothing of an unreadable row; every caption masked
+    assert "旁边是**" in kept_part
     assert "src=\"http" not in page and "src=\"file" not in page  # self-contained
 
 
@@ -121,3 +128,15 @@ def test_the_report_renders_in_headless_chromium_with_its_images(scored_run, chr
     assert pixels(REJECTED_COLOUR) > 2000, "the reject bar plots did not render"
     assert pixels(KEPT_COLOUR, HIST_ALPHA) > 1000, "the kept histograms did not render"
     assert len(colours) > 500  # thumbnails, text and plots, not an empty page
+
+
+def test_what_a_rejected_example_may_show():
+    from tuwen.pipeline.report import what_to_show
+
+    assert what_to_show("low_similarity") == (True, True) and what_to_show("image_too_small") == (True, True)
+    for unsafe in ("unsafe_image_nsfw", "unsafe_image_text", "unsafe_image_prompt", "unsafe_image_head"):
+        assert what_to_show(unsafe) == (True, False)  # never the image a safety check removed
+    for bad in ("image_too_large", "image_decode_error", "no_chinese"):
+        assert what_to_show(bad) == (True, False)  # images the run did not decode are never opened for a report
+    for nothing in ("malformed_line", "invalid_utf8", "removed_on_request"):
+        assert what_to_show(nothing) == (False, False)
