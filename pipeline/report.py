@@ -24,6 +24,7 @@ from typing import Optional, Sequence
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from tuwen.pipeline.stages import _write_atomically, list_files
 from tuwen.transforms.reasons import REASONS
 from tuwen.transforms.sources import DEFAULT_MAX_IMAGE_BYTES
 
@@ -102,15 +103,11 @@ def _open(path: str):
     return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
 
 
-def _list(pattern: str) -> list[str]:
-    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
-
-
 def _read_parquet(pattern: str, columns: Sequence[str]) -> dict:
     import pyarrow.parquet as pq
 
     out = defaultdict(list)
-    for path in _list(pattern):
+    for path in list_files(pattern):
         with _open(path) as fh:
             table = pq.read_table(io.BytesIO(fh.read()))
         for c in columns:
@@ -191,7 +188,7 @@ def _thumbnails(output: str) -> list[tuple[str, str, str]]:
     """(key, data URI, caption) of the first kept samples of the first shard."""
     from PIL import Image
 
-    shards = [p for p in _list(FileSystems.join(output, "shards", "*.tar"))]
+    shards = list_files(FileSystems.join(output, "shards", "*.tar"))
     if not shards:
         return []
     found: dict = defaultdict(dict)
@@ -338,8 +335,6 @@ def write_report(output: str, stats: dict, history: Optional[Sequence[dict]] = N
     if importlib.util.find_spec("matplotlib") is None:
         log.info("tuwen: report.html not written: matplotlib is not installed (pip install matplotlib)")
         return None
-    from tuwen.pipeline.stages import _write_atomically
-
     data = render(output, stats, history, files, text_config, max_image_bytes).encode("utf-8")
     path = FileSystems.join(output, REPORT_NAME)
     _write_atomically(path, lambda fh: fh.write(data))

@@ -651,11 +651,10 @@ def report_text(stats: dict, output: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _list(pattern: str) -> list[str]:
-    try:
-        return [m.path for m in FileSystems.match([pattern])[0].metadata_list]
-    except Exception:
-        return []
+def list_files(pattern: str) -> list[str]:
+    """The paths matching ``pattern``, sorted; none when nothing matches. A listing that fails raises: Finalize must
+    not take "could not list" for "nothing stale" (a rerun with --overwrite would keep the stale shards)."""
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
 
 
 def write_mined_boilerplate(output: str, fragments: list, text_config: TextStepsConfig) -> str:
@@ -703,7 +702,7 @@ class _Finalize(beam.DoFn):
         wanted = {_join(out, "shards", s["shard"]) for s in shard_results}
         wanted |= {_join(out, "index", s["index"]) for s in shard_results}
         wanted |= {_join(out, "rejects", r["file"]) for r in reject_results}
-        stale = [p for folder in ("shards", "index", "rejects") for p in _list(_join(out, folder, "*"))
+        stale = [p for folder in ("shards", "index", "rejects") for p in list_files(_join(out, folder, "*"))
                  if p not in wanted and not p.endswith(fmt.SIZES_NAME)]
         if stale:
             FileSystems.delete(stale)
@@ -715,7 +714,7 @@ class _Finalize(beam.DoFn):
             write_mined_boilerplate(out, mined, self.text_config)
         report = report_text(stats, out).encode()
         _write_atomically(_join(out, "report.txt"), lambda fh: fh.write(report))
-        staged = _list(_join(self.staging_dir, "*"))
+        staged = list_files(_join(self.staging_dir, "*"))
         if staged:
             FileSystems.delete(staged)
         if not self.staging_dir.startswith(("gs://", "s3://")) and os.path.isdir(self.staging_dir):

@@ -188,6 +188,27 @@ def test_overwrite_over_a_larger_run_leaves_no_stale_shard(sample, tmp_path):
     assert len(read_index(out)) == stats["kept"]
 
 
+@pytest.mark.slow
+def test_a_listing_that_fails_fails_the_run_rather_than_keeping_stale_shards(sample, tmp_path, monkeypatch, capsys):
+    from apache_beam.io.filesystems import FileSystems
+
+    d, _ = sample
+    out = tmp_path / "out"
+    run_on(d, out, "--shard-size=10", "--image-safety=")
+    real = FileSystems.match
+
+    def match(patterns, *args, **kwargs):  # the storage refuses to list the shards folder once, during Finalize
+        if patterns[0].endswith("/shards/*"):
+            raise OSError("listing refused")
+        return real(patterns, *args, **kwargs)
+
+    monkeypatch.setattr(FileSystems, "match", match)
+    assert main(inputs(d) + [f"--output={out}", "--overwrite", "--shard-size=50", "--image-safety=",
+                             "--runner=FnApiRunner", "--progress-seconds=0"]) == 1
+    assert "listing refused" in capsys.readouterr().err
+    assert not (out / "_SUCCESS").exists()
+
+
 def test_non_empty_output_is_refused_without_overwrite(sample, tmp_path, capsys):
     d, _ = sample
     out = tmp_path / "out"
