@@ -22,7 +22,7 @@ import tarfile
 from typing import Optional, Sequence
 
 from tuwen.pipeline.nightly import EXIT_LOCKED, REMOVED_NAME, Lock, Locked, Root, _say, _write_atomically, recover
-from tuwen.pipeline.run import CommandParser, UsageError, command_main
+from tuwen.pipeline.run import CommandParser, UsageError, command_main, read_list
 
 REMOVED_PART = "part-removed.parquet"
 REASON = "removed_on_request"
@@ -30,12 +30,9 @@ MATCH_COLUMNS = ("id", "url")  # index columns a request line is matched against
 
 
 def read_request(path: str) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = [line.strip() for line in fh]
-    except OSError as e:
-        raise UsageError(f"--ids {path}: {e.strerror or e}") from None
-    return [line for line in lines if line and not line.startswith("#")]
+    if not os.path.isfile(path):
+        raise UsageError(f"--ids {path}: no such file")
+    return read_list(path)
 
 
 def _read_table(path: str):

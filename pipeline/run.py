@@ -182,13 +182,17 @@ def run_provenance(argv: Sequence[str], opts: TuwenOptions, runner, scorer, safe
                       scorer.weights_sha256 if scorer else None)
 
 
-def read_removed_list(opts: TuwenOptions) -> frozenset:
-    """--removed-list: ids and image URLs/paths, one a line (blank lines and # comments skipped)."""
-    if not opts.removed_list:
-        return frozenset()
-    with FileSystems.open(opts.removed_list) as fh:
+def read_list(path: str) -> list[str]:
+    """A removal list (--removed-list, tuwen remove --ids, removed.txt): one entry a line, blank lines and # comments
+    skipped; local or behind a Beam filesystem."""
+    with FileSystems.open(path) as fh:
         lines = fh.read().decode("utf-8").splitlines()
-    return frozenset(s for s in (line.strip() for line in lines) if s and not s.startswith("#"))
+    return [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
+
+
+def read_removed_list(opts: TuwenOptions) -> frozenset:
+    """--removed-list: ids and image URLs/paths."""
+    return frozenset(read_list(opts.removed_list)) if opts.removed_list else frozenset()
 
 
 def progress_config(opts: TuwenOptions, files, options: PipelineOptions) -> ProgressConfig:
