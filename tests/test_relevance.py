@@ -179,7 +179,9 @@ def test_a_pair_scores_the_same_bits_in_other_batches_bundles_and_with_two_worke
                                                                                    tmp_path):
     out, _ = scored
     base = {r["id"]: r["score"] for r in index_rows(out)}
-    # other neighbours and batch boundaries: half the corpus, a batch size that splits it differently
+    # other neighbours and batch boundaries: half the corpus, so every pair meets other pairs in its batch. The
+    # batch size stays the same and the last batch is padded to it: every model call has the same shape, which is
+    # what makes bit equality hold here (never compare bits across calls of different shapes).
     half = tmp_path / "half"
     os.makedirs(half)
     lines = open(corpus / "pairs.jsonl", encoding="utf-8").read().splitlines()[1::2]

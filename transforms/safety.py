@@ -27,8 +27,8 @@ from typing import NamedTuple, Optional, Sequence
 SAFETY_CHECKS = ("nsfw", "ocr", "prompts")  # what --image-safety can pick
 DEFAULT_SAFETY_CHECKS = ("nsfw",)
 # Rejected when the open_nsfw probability is at least this. Yahoo's guidance for the model: below 0.2 is safe, above
-# 0.8 is NSFW with high probability. Through the pipeline, on the 2,500 clean Flickr8k-CN photos, 0.8 flags 4
-# (0.16 %), 0.7 flags 10, 0.5 flags 33 (1.3 %) (bench/safety_nsfw.py): 0.8 keeps false drops under 0.5 %.
+# 0.8 is NSFW with high probability. Chosen to keep false drops on clean photos under 0.5 % (the share each
+# threshold flags on clean Flickr8k-CN photos: bench/safety_nsfw.py, figures in bench/README.md).
 DEFAULT_NSFW_THRESHOLD = 0.8
 NSFW_BATCH_SIZE = 16  # every batch has exactly this many images, the last padded, so a score never depends on
 NSFW_DECIMALS = 4     # its neighbours; reruns are byte-identical
@@ -174,8 +174,7 @@ class ImageText(NamedTuple):
 # steps, and at least OCR_INS_FLOOR over a run of blank steps (a character greedy decoding dropped), at most
 # OCR_MAX_ALTS a place and OCR_MAX_VARIANTS a line, Chinese characters only. A variant counts only when it holds a
 # trusted entry or one of at least OCR_VARIANT_MIN_CHARS characters, so a two-character word of a noisy list never
-# fires on a guess. bench/safety_ocr.py: recall 0.840 -> 0.926 (traditional 71 -> 104 of 125), everyday words
-# 0/500 and clean Flickr8k-CN photos 0/2,500 rejected, before and after; no measurable cost.
+# fires on a guess. What the variants gain and cost: bench/safety_ocr.py, figures in bench/README.md.
 OCR_TOP_K = 10
 OCR_SUB_FLOOR = 0.01
 OCR_INS_FLOOR = 0.005

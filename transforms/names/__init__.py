@@ -41,12 +41,9 @@ rules, except in text unlike its newspaper training, where jieba's dictionary sa
 杨树林 are listed as names there). The model runs once over a whole batch of texts
 (:meth:`~.person.PersonNames.find_many`, which ``tuwen text`` calls per block of lines).
 
-Measured with ``bench/names_quality.py`` (People's Daily NER dev file): recall 0.954 on the whole file (0.938 on
-the odd-line half whose misses were never read), character precision 0.940 (0.930), a false mask in 1.2 % of the
-sentences without a name; 0.58 % of Flickr8k-CN human photo captions get a (false) mask; photo captions with gold
-names as their subject: recall 0.961; MSRA's NER test split: 0.944. Speed: ``bench/text_speed.py``. Caveat: those
-news sentences come from the same newspaper corpus the model was trained on (the bench's own sentences were removed
-from training, but the people in them recur), so expect lower recall on other text.
+Recall, precision and speed: the README's measured table (``bench/names_quality.py``, ``bench/text_speed.py``).
+Caveat: the bench's news sentences come from the same newspaper corpus the model was trained on (the bench's own
+sentences were removed from training, but the people in them recur), so expect lower recall on other text.
 
 Beam-free; one instance per process (the pipeline builds it in ``DoFn.setup``); it pickles as nothing (everything is
 rebuilt from the package's lexicons) and loads jieba lazily, once per process.
