@@ -23,6 +23,21 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def pillow_images() -> Path:
+    """Pillow's own Tests/images for the installed version (tests/pillow_corpus.py: pip download, cached in
+    tests/_cache/), or skip when it cannot be fetched (fail in CI: TUWEN_REQUIRE_SHARED=1 or CI=true)."""
+    from pillow_corpus import NotFetched, pillow_test_images
+
+    try:
+        return pillow_test_images()
+    except NotFetched as e:
+        msg = f"Pillow's test images could not be fetched: {e}"
+        if os.environ.get("TUWEN_REQUIRE_SHARED") == "1" or os.environ.get("CI") == "true":
+            pytest.fail(msg + " (in CI)")
+        pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
 def colour_model(tmp_path_factory):
     """A tiny dual encoder trained on synthetic coloured shapes ("一个红色的圆形"), as `tuwen train` trains one:
     80 steps put its red pictures 0.5-0.7 nearer "红色" than any other colour, and the others 0.46+ away."""

@@ -182,3 +182,50 @@ def test_an_image_path_that_is_a_fifo_is_rejected_without_being_opened(tmp_path)
     assert isinstance(out, Dropped) and out.reason == "image_read_error" and "a FIFO" in out.detail
     out = read_image_bytes({"image_ref": str(tmp_path)}, 1 << 20)
     assert isinstance(out, Dropped) and out.reason == "image_read_error" and "a folder" in out.detail
+
+
+def _corrupt_deflate_tiff() -> bytes:
+    """A TIFF whose deflate-compressed strip is garbage: libtiff, not Pillow, decodes it and complains."""
+    rng = random.Random(0)
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (300, 300), rng.randbytes(300 * 300 * 3)).save(buf, format="TIFF",
+                                                                          compression="tiff_adobe_deflate")
+    data = bytearray(buf.getvalue())
+    strip = Image.open(io.BytesIO(bytes(data))).tag_v2[273][0]  # StripOffsets
+    data[strip + 4: strip + 200] = bytes(range(196))
+    return bytes(data)
+
+
+def test_libtiffs_complaints_about_a_bad_file_stay_off_stderr(capfd):
+    r = process_image(_corrupt_deflate_tiff(), CFG)  # libtiff: "ZIPDecode: Decoding error at scanline 0, ..."
+    assert r.reason == "image_decode_error"
+    assert capfd.readouterr().err == ""
+
+
+def test_pillows_warnings_about_a_file_stay_off_stderr():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = process_image(bomb_png(10_000, 10_000), CFG)  # over Pillow's warning limit, under its error limit
+    assert r.reason == "image_too_large" and "--max-pixels" in r.detail
+    assert caught == []
+
+
+def test_eps_is_never_handed_to_ghostscript(monkeypatch):
+    from PIL import EpsImagePlugin
+
+    ran = []
+
+    def ghostscript(*args, **kwargs):
+        ran.append(args)
+        raise RuntimeError("ran Ghostscript")
+
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (200, 30, 30)).save(buf, format="EPS")
+    r = process_image(buf.getvalue(), CFG)
+    assert r.reason == "image_decode_error" and "EPS is not decoded" in r.detail
+    assert (r.orig_width, r.orig_height) == (300, 300)
+    assert ran == []

@@ -12,11 +12,16 @@ is how truncated and corrupt data show. Then either
   made explicit, Pillow carried the source's JPEG comment over; EXIF and ICC profiles it writes only when asked).
 The *preview*, for the perceptual hash, is always the 1/8-scale decode of the source (upright), whichever way the
 image is written, so a picture hashes the same under ``--reencode auto`` and ``always``.
+
+Whatever a decoder raises is the pair's reject reason, never the run's failure, and what decoders say about a bad
+file (libtiff's errors, Pillow's warnings and log lines) stays off the user's stderr (quiet_decoders). A format that
+Pillow decodes by running another program on the file (EPS: Ghostscript) is never decoded (NOT_DECODED).
 """
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
 import warnings
 from dataclasses import dataclass
@@ -126,17 +131,51 @@ def keepable(im: Image.Image, data: bytes, cfg: ImageConfig, orientation: int, l
         return None
 
 
-def _load(im: Image.Image) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        im.load()  # the first frame of an animation
+# Formats Pillow can open but that are never decoded here, and why. The data is untrusted.
+NOT_DECODED = {
+    "EPS": "Pillow would run Ghostscript, a separate program, on it",
+}
+_quiet = False
+
+
+def quiet_decoders() -> None:
+    """Keep the decoders' own messages about a bad file out of what the user reads; the file's reject detail says
+    what went wrong. Process-wide and idempotent: process_image calls it on its first image in each worker process
+    (a Beam worker has no other setup path in this Beam-free module). Python warnings are scoped per call instead
+    (see process_image).
+
+    - libtiff prints its errors ("_tiffReadProc: Invalid Read at loc ...", "TIFFFillStrip: Read error on strip 3",
+      "WEBP compression support is not configured") to stderr through its default error handler, which Pillow
+      leaves in place (it only removes the warning handler). Removing that handler silences libtiff alone: not the
+      process's stderr (fd 2), which still carries every other error, from any thread. ``dlsym`` on Pillow's own
+      extension finds the libtiff it is linked against, bundled or the system's.
+    - Pillow logs a few rejections as errors ("More samples per pixel than can be decoded") before raising, and the
+      CLI prints log records; the exception that follows is the reject detail.
+    """
+    global _quiet
+    if _quiet:
+        return
+    logging.getLogger("PIL").setLevel(logging.CRITICAL)
+    try:
+        import ctypes
+
+        from PIL import _imaging
+
+        imaging = ctypes.CDLL(_imaging.__file__)
+        for name in ("TIFFSetErrorHandler", "TIFFSetErrorHandlerExt"):
+            set_handler = getattr(imaging, name)
+            set_handler.argtypes, set_handler.restype = [ctypes.c_void_p], ctypes.c_void_p
+            set_handler(None)
+    except (OSError, AttributeError, ImportError):  # Pillow without libtiff, or a platform without dlsym's search
+        pass
+    _quiet = True
 
 
 def _preview(data: bytes, orientation: int) -> Image.Image:
     """The source JPEG decoded at 1/8 scale by libjpeg, upright, RGB."""
     im = Image.open(io.BytesIO(data))
     im.draft(im.mode, (max(1, im.width // PREVIEW_SCALE), max(1, im.height // PREVIEW_SCALE)))
-    _load(im)
+    im.load()
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
     return to_rgb(im)
@@ -147,17 +186,26 @@ def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False,
     """Check one image and keep or re-encode it as JPEG; never raises for bad input. ``keep_decoded`` keeps the
     full-size RGB image on the result (``decoded``, for the scorer), ``keep_preview`` the 1/8-scale one
     (``preview``, for the perceptual hash)."""
+    quiet_decoders()
+    # Pillow warns about a bad file (DecompressionBombWarning: we judge the size ourselves; "Corrupt EXIF data",
+    # "Truncated File Read", "malformed MPO file"): its reason, if any, is the pair's, never the user's stderr.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _process(data, cfg, keep_decoded, keep_preview)
+
+
+def _process(data: bytes, cfg: ImageConfig, keep_decoded: bool, keep_preview: bool) -> ImageResult:
     if not data:
         return _fail("image_empty", "0 bytes")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DecompressionBombWarning: we judge the size ourselves below
-            im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data))
     except Image.DecompressionBombError as e:
         return _fail("image_too_large", str(e))
     except Exception as e:  # whatever a decoder plugin raises (NotImplementedError from DDS, ...) is this pair's
         return _fail("image_decode_error", _describe(e))
     w, h = im.size
+    if im.format in NOT_DECODED:
+        return _fail("image_decode_error", f"{im.format} is not decoded: {NOT_DECODED[im.format]}", w, h)
     if w <= 0 or h <= 0:
         return _fail("image_decode_error", f"size {w}x{h}")
     if w * h > cfg.max_pixels:
@@ -179,7 +227,7 @@ def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False,
                 # Let libjpeg decode at a reduced scale (no smaller than the target) before the exact resize.
                 scale = cfg.max_side / long_
                 im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
-            _load(im)
+            im.load()  # the first frame of an animation
             if orientation != 1:
                 im = ImageOps.exif_transpose(im)
             decoded = im = to_rgb(im)
@@ -197,6 +245,8 @@ def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False,
             jpeg, width, height = out.getvalue(), im.width, im.height
         else:
             jpeg, width, height = kept, ow, oh
+    except Image.DecompressionBombError as e:  # a size only the decode tells (ICNS picks its largest icon then)
+        return _fail("image_too_large", str(e), ow, oh)
     except OSError as e:
         msg = str(e)
         reason = "image_truncated" if "truncated" in msg or "broken data stream" in msg else "image_decode_error"
