@@ -1,10 +1,10 @@
-"""Speed of `tuwen text --steps sensitive` with the 61k public list, as whole commands (start-up included), against
+"""Speed of `tuwen text --text-steps sensitive` with the 61k public list, as whole commands (start-up included), against
 a baseline command that builds a raw pyahocorasick automaton from the same list and calls `Automaton.iter` once
 per caption, reading and writing the same JSONL. Both run on the same captions in this one run.
 
 Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10] [--no-names] [--no-sensitive]
 
-Also times `tuwen text --steps names` (chars/s, start-up included) on the captions at each scale and on the 2,318
+Also times `tuwen text --text-steps names` (chars/s, start-up included) on the captions at each scale and on the 2,318
 People's Daily sentences of `../shared/data/names` (news text).
 
 Inputs are built at run time from ../shared/data/flickr8k_cn (human captions, one JSON line each) into
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     base_py = WORK / "aho_baseline.py"
     base_py.write_text(BASELINE, encoding="utf-8")
-    tuwen = [PY, "-m", "tuwen.cli", "text", "--steps", "sensitive", "--lexicon", str(lex)]
+    tuwen = [PY, "-m", "tuwen.cli", "text", "--text-steps", "sensitive", "--lexicon", str(lex)]
     baseline = [PY, str(base_py), str(lex)]
     print("tuwen:    " + " ".join(tuwen) + " < INPUT")
     print("baseline: " + " ".join(baseline) + " < INPUT")
@@ -106,8 +106,8 @@ def main(argv=None) -> int:
                 open(news, "w", encoding="utf-8") as f:
             for line in src:
                 f.write(json.dumps({"text": json.loads(line)["text"]}, ensure_ascii=False) + "\n")
-        names_cmd = [PY, "-m", "tuwen.cli", "text", "--steps", "names"]
-        norm_cmd = [PY, "-m", "tuwen.cli", "text", "--steps", "normalize"]
+        names_cmd = [PY, "-m", "tuwen.cli", "text", "--text-steps", "names"]
+        norm_cmd = [PY, "-m", "tuwen.cli", "text", "--text-steps", "normalize"]
         print(f"\nnames: {' '.join(names_cmd)} < INPUT   (goal >= 50k chars/s; baseline: the normalize-only command)")
         for inp in [WORK / f"captions_x{scale}.jsonl" for scale in args.scale] + [news]:
             chars = sum(len(json.loads(line)["text"]) for line in open(inp, encoding="utf-8"))

@@ -9,6 +9,8 @@ worker or many.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import apache_beam as beam
 
 from tuwen.transforms.boilerplate import CandidateCounter, DocumentSample, Fragment, MiningThresholds
@@ -83,9 +85,9 @@ class _CandidateHits(beam.DoFn):
 class MineBoilerplate(beam.PTransform):
     """PCollection[str] → one-element PCollection[list[Fragment]]. Options: :class:`MiningThresholds`."""
 
-    def __init__(self, label=None, recount_texts=None, **thresholds):
+    def __init__(self, label=None, recount_texts=None, thresholds: Optional[MiningThresholds] = None, **options):
         super().__init__(label)
-        self.th = MiningThresholds.of(**thresholds)
+        self.th = thresholds or MiningThresholds.of(**options)
         # The same texts again, read a second time: then neither pass waits on the other's input, and the
         # FnApiRunner never holds the texts of the whole corpus in memory.
         self.recount_texts = recount_texts

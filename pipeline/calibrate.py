@@ -124,10 +124,10 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
     others by the reason the run would give."""
     from apache_beam.io.filesystems import FileSystems
 
-    from tuwen.pipeline.stages import normalized_texts
+    from tuwen.pipeline.reading import normalized_texts
     from tuwen.transforms.boilerplate import mine_boilerplate, read_tsv
     from tuwen.transforms.pairs import Dropped, check_pair
-    from tuwen.transforms.sources import read_pairs
+    from tuwen.pipeline.inputs import read_bytes, read_pairs
 
     text_config = opts.text_steps_config()
     fragments = None
@@ -137,7 +137,7 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
                 fragments = read_tsv(io.StringIO(fh.read().decode("utf-8")))
         else:  # the run mines its own texts first; so does calibration, over the same texts
             texts = [t for f in files for t in normalized_texts(f, opts.max_text_chars)]
-            fragments = mine_boilerplate(texts, **opts.mining_thresholds())
+            fragments = mine_boilerplate(texts, opts.mining_thresholds())
     masking = text_config.masking_steps()
     cleaner = text_config.build(fragments, masking)
     image_config = opts.image_config()
@@ -149,7 +149,7 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
             if pair["id"] in seen:
                 skipped["duplicate_id"] += 1
                 continue
-            out = check_pair(pair, cleaner, image_config, masking, keep_decoded=True)
+            out = check_pair(pair, cleaner, image_config, masking, keep_decoded=True, read_file=read_bytes)
             if isinstance(out, Dropped):
                 skipped[out.reason] += 1
                 continue
@@ -164,7 +164,8 @@ def calibrate(argv: Sequence[str]) -> int:
     from tuwen.pipeline.run import UsageError, check_scorer
     from tuwen.pipeline.relevance import load_checked_scorer
     from tuwen.transforms.relevance import embed_in_batches, pair_scores
-    from tuwen.transforms.sources import InputError, expand_inputs
+    from tuwen.pipeline.inputs import expand_inputs
+    from tuwen.transforms.sources import InputError
 
     args, rest = calibrate_parser().parse_known_args(argv)
     if not 0 <= args.target_mismatch_kept < 1:
@@ -172,7 +173,7 @@ def calibrate(argv: Sequence[str]) -> int:
     opts = PipelineOptions([f"--scorer={args.scorer}", *(f"--input={i}" for i in args.input), *rest]) \
         .view_as(TuwenOptions)
     try:
-        opts.text_steps_config()
+        opts.validate()  # the run's option checks: a bad value is a usage error here too
         files = expand_inputs(opts.input)
     except (ValueError, InputError) as e:
         raise UsageError(str(e)) from None

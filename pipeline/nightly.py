@@ -37,7 +37,7 @@ import time
 from typing import Optional, Sequence
 
 from tuwen.pipeline.run import CommandParser, UsageError, command_main
-from tuwen.pipeline.stages import kill_point
+from tuwen.pipeline.files import kill_point
 
 log = logging.getLogger("tuwen")
 
@@ -55,7 +55,7 @@ RUN_NAME_FORMAT = "%Y%m%dT%H%M%SZ"
 EXIT_LOCKED = 3
 # tuwen run options that nightly chooses itself
 REFUSED = ("--input", "--output", "--overwrite", "--dedup-index")
-# Test hook: TUWEN_KILL_AT=<point> makes the process SIGKILL itself at that point of publishing (stages.kill_point):
+# Test hook: TUWEN_KILL_AT=<point> makes the process SIGKILL itself at that point of publishing (files.kill_point):
 # the run's dedup-index part written but not its _SUCCESS; the run finished; the ledger committed; latest written.
 KILL_POINTS = ("dedup_index_written", "run_finished", "ledger_committed", "latest_written")
 
@@ -216,10 +216,10 @@ class Found:
 def list_crawl(crawl_root: str) -> tuple[list[Found], list[str]]:
     """Every input file under the crawl root of a kind tuwen run reads, sorted by relative path; and the paths of
     entries skipped for not being regular files."""
-    from tuwen.transforms.sources import _has_scheme, kind_of
+    from tuwen.transforms.sources import has_scheme, kind_of
 
     found, skipped = [], []
-    if _has_scheme(crawl_root):
+    if has_scheme(crawl_root):
         from apache_beam.io.filesystems import FileSystems
 
         base = crawl_root.rstrip("/") + "/"
@@ -400,11 +400,11 @@ def _check_refused(rest: Sequence[str]) -> None:
 
 def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
     """(nightly's own options, the tuwen run options); UsageError for a refused or unknown option."""
-    from tuwen.pipeline.run import _unknown_args
+    from tuwen.pipeline.options import unknown_flags
 
     args, rest = parser().parse_known_args(list(argv))
     _check_refused(rest)
-    unknown = _unknown_args(rest)
+    unknown = unknown_flags(rest)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]} (see tuwen nightly --help and tuwen run --help)")
     return args, rest
@@ -412,17 +412,18 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, list[str]]:
 
 def nightly(argv: Sequence[str]) -> int:
     args, rest = parse(argv)
-    from tuwen.transforms.sources import InputError, InputFile, _has_scheme, check_filesystem
+    from tuwen.pipeline.inputs import check_filesystem
+    from tuwen.transforms.sources import InputError, InputFile, has_scheme
 
-    if _has_scheme(args.output_root):
+    if has_scheme(args.output_root):
         raise UsageError(f"--output-root {args.output_root}: must be a local or mounted folder (the lock and the "
                          "ledger's commit need an atomic rename)")
-    crawl = args.crawl_root if _has_scheme(args.crawl_root) else os.path.abspath(args.crawl_root)
+    crawl = args.crawl_root if has_scheme(args.crawl_root) else os.path.abspath(args.crawl_root)
     try:
         check_filesystem(crawl)
     except InputError as e:
         raise UsageError(str(e)) from None
-    if not _has_scheme(crawl) and not os.path.isdir(crawl):
+    if not has_scheme(crawl) and not os.path.isdir(crawl):
         raise UsageError(f"--crawl-root {args.crawl_root}: no such folder")
     root = Root(args.output_root)
     os.makedirs(root.runs, exist_ok=True)

@@ -1,17 +1,30 @@
 """Every option of ``tuwen run`` in one place: a ``PipelineOptions`` subclass, so the options show in Dataflow
-templates and anything tuwen does not know passes through to Beam (``--runner``, ``--direct_num_workers``, ...)."""
+templates and anything tuwen does not know passes through to Beam (``--runner``, ``--direct_num_workers``, ...).
+
+A default is written once, next to what it configures (:class:`ImageConfig`, :class:`TextStepsConfig`,
+:class:`MiningThresholds`, the safety and relevance constants), and read from there. The settings reach the stages as
+those frozen dataclasses, each made by its method here (``image_config()``, ``text_steps_config()``, ...), which also
+checks the values it reads; :meth:`TuwenOptions.validate` runs every check that needs no file, so a bad command line is
+one line and exit status 2 before anything runs.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib.util
+from typing import Optional, Sequence
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions, TestOptions
 
-from tuwen.transforms.relevance import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, ScorerConfig
+from tuwen.pipeline import text_options
+from tuwen.trainer.scoring import DEVICES, PRECISIONS
+from tuwen.transforms.boilerplate import MiningThresholds
 from tuwen.transforms.dedup import DEDUP_MODES
 from tuwen.transforms.image import REENCODE_MODES, ImageConfig
+from tuwen.transforms.relevance import DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD, ScorerConfig
 from tuwen.transforms.safety import (DEFAULT_NSFW_THRESHOLD, DEFAULT_PROMPT_MARGIN, DEFAULT_SAFETY_CHECKS,
-                                     SAFETY_CHECKS)
+                                     SAFETY_CHECKS, SafetyConfig, default_prompts, parse_checks)
+from tuwen.transforms.shards import DEFAULT_SHARD_SIZE
+from tuwen.transforms.text_steps import TextStepsConfig
 
 DEFAULT_RUNNER = "FnApiRunner"
 DEFAULT_PROGRESS_SECONDS = 15.0
@@ -36,14 +49,14 @@ class TuwenOptions(PipelineOptions):
                              "writes (default: none)")
         io.add_argument("--keep-columns", default="", metavar="A,B",
                         help="extra manifest columns copied into KEY.json and the index (default: none)")
-        io.add_argument("--shard-size", type=int, default=1000, metavar="N",
+        io.add_argument("--shard-size", type=int, default=DEFAULT_SHARD_SIZE, metavar="N",
                         help="samples per shard (default: %(default)s)")
         img = parser.add_argument_group("image filters")
-        img.add_argument("--min-side", type=int, default=256, metavar="PX",
+        img.add_argument("--min-side", type=int, default=ImageConfig.min_side, metavar="PX",
                          help="drop images whose shorter side is below this (default: %(default)s)")
-        img.add_argument("--max-aspect-ratio", type=float, default=2.0, metavar="R",
+        img.add_argument("--max-aspect-ratio", type=float, default=ImageConfig.max_aspect_ratio, metavar="R",
                          help="drop images whose long/short side ratio is above this (default: %(default)s)")
-        img.add_argument("--jpeg-quality", type=int, default=90, metavar="Q",
+        img.add_argument("--jpeg-quality", type=int, default=ImageConfig.jpeg_quality, metavar="Q",
                          help="quality of the re-encoded JPEG (default: %(default)s)")
         img.add_argument("--reencode", choices=REENCODE_MODES, default=ImageConfig.reencode,
                          help="auto: keep a JPEG's coded data when it already conforms (baseline or progressive, "
@@ -51,13 +64,13 @@ class TuwenOptions(PipelineOptions):
                               "--jpeg-quality), with every metadata segment (EXIF, GPS, XMP, ICC, comments, "
                               "thumbnails) dropped: lossless, and it saves the encode; re-encode the rest. always: "
                               "re-encode every image. KEY.json's `jpeg` says which (default: %(default)s)")
-        img.add_argument("--max-side", type=int, default=0, metavar="PX",
+        img.add_argument("--max-side", type=int, default=ImageConfig.max_side, metavar="PX",
                          help="downscale kept images so the longer side is at most this; 0 keeps the size "
                               "(default: %(default)s)")
-        img.add_argument("--max-pixels", type=int, default=89_478_485, metavar="N",
+        img.add_argument("--max-pixels", type=int, default=ImageConfig.max_pixels, metavar="N",
                          help="decompression-bomb guard: drop images with more pixels, judged from the header "
                               "(default: %(default)s, Pillow's limit)")
-        img.add_argument("--max-image-bytes", type=int, default=64 * 1024 * 1024, metavar="B",
+        img.add_argument("--max-image-bytes", type=int, default=ImageConfig.max_image_bytes, metavar="B",
                          help="drop image files larger than this (default: %(default)s)")
         safe = parser.add_argument_group(
             "image safety (what the image shows)",
@@ -102,33 +115,17 @@ class TuwenOptions(PipelineOptions):
         safe.add_argument("--safety-head-threshold", type=float, default=None, metavar="P",
                           help="with --safety-head: reject at P(unsafe) >= P (default: the threshold tuwen "
                                "safety-head chose and wrote into the head)")
-        safe.add_argument("--safety-threads", type=int, default=1, metavar="N",
+        safe.add_argument("--safety-threads", type=int, default=SafetyConfig.threads, metavar="N",
                           help="onnxruntime threads per process for the safety models (default: %(default)s)")
         txt = parser.add_argument_group("text filters")
-        txt.add_argument("--max-text-chars", type=int, default=1000, metavar="N",
-                         help="drop texts longer than this many characters (default: %(default)s)")
-        txt.add_argument("--text-steps", default="boilerplate,names,sensitive", metavar="STEPS",
-                         help="text-safety steps, comma-separated, run in the fixed order normalize → boilerplate → "
-                              "names → sensitive (normalize always runs); '' for normalisation only "
-                              "(default: %(default)s)")
-        txt.add_argument("--lexicon", action="append", default=None, metavar="PATH",
-                         help="an extra sensitive-word list, one entry per line; repeatable (default: only the "
-                              "shipped starter lexicons)")
-        txt.add_argument("--allowlist", action="append", default=None, metavar="PATH",
-                         help="entries never to mask, one per line; repeatable (default: the shipped allowlist)")
-        txt.add_argument("--no-default-lexicons", action="store_true", default=False,
-                         help="do not load the shipped starter lexicons (default: load them)")
-        txt.add_argument("--no-default-allowlist", action="store_true", default=False,
-                         help="do not load the shipped allowlist (default: load it)")
-        txt.add_argument("--boilerplate-list", default=None, metavar="TSV",
-                         help="reuse a reviewed boilerplate list (fragment, position, doc_count; the format of "
-                              "boilerplate_mined.tsv) instead of mining this run's texts (default: mine)")
-        txt.add_argument("--boilerplate-min-docs", type=int, default=10, metavar="N",
+        text_options.add_text_arguments(txt, steps_default=",".join(TextStepsConfig.steps))
+        txt.add_argument("--boilerplate-min-docs", type=int, default=MiningThresholds.min_doc_count, metavar="N",
                          help="a mined fragment must occur in at least this many documents (default: %(default)s)")
-        txt.add_argument("--boilerplate-min-distinct", type=float, default=0.5, metavar="SHARE",
+        txt.add_argument("--boilerplate-min-distinct", type=float, default=MiningThresholds.min_distinct_share,
+                         metavar="SHARE",
                          help="share of those documents whose rest differs: site furniture sits beside different "
                               "texts, a copied post beside the same one (default: %(default)s)")
-        txt.add_argument("--boilerplate-sample", type=int, default=20000, metavar="N",
+        txt.add_argument("--boilerplate-sample", type=int, default=MiningThresholds.sample_size, metavar="N",
                          help="documents in the hash-based sample that proposes candidates (default: %(default)s)")
         rel = parser.add_argument_group(
             "relevance (image-text similarity from a dual encoder)",
@@ -146,9 +143,9 @@ class TuwenOptions(PipelineOptions):
         rel.add_argument("--scorer-batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="B",
                          help="every scoring batch has exactly B pairs (the last one padded), so a pair scores the "
                               "same bits whatever its neighbours (default: %(default)s)")
-        rel.add_argument("--scorer-device", choices=("auto", "cpu", "cuda"), default="auto",
+        rel.add_argument("--scorer-device", choices=DEVICES, default=DEVICES[0],
                          help="auto = CUDA when present (default: %(default)s)")
-        rel.add_argument("--scorer-precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+        rel.add_argument("--scorer-precision", choices=PRECISIONS, default=PRECISIONS[0],
                          help="fp16 needs CUDA (default: %(default)s)")
         rel.add_argument("--scorer-threads", type=int, default=1, metavar="N",
                          help="torch threads of the scorer per process; fixed so scores are reproducible "
@@ -179,30 +176,56 @@ class TuwenOptions(PipelineOptions):
                               "inputs can be counted, passed, rejected, pairs/s, time left); 0 turns them off "
                               f"(default: {DEFAULT_PROGRESS_SECONDS:g} when stderr is a terminal, else off)")
 
-    def text_steps_config(self):
-        from tuwen.transforms.text_steps import TextStepsConfig, parse_step_list
+    # Each setting group becomes its frozen dataclass here, its values checked on the way (ValueError with the line
+    # the user sees); validate() runs them all.
 
-        return TextStepsConfig(steps=parse_step_list(self.text_steps), lexicons=tuple(self.lexicon or ()),
-                               allowlists=tuple(self.allowlist or ()),
-                               default_lexicons=not self.no_default_lexicons,
-                               default_allowlist=not self.no_default_allowlist, max_chars=self.max_text_chars)
+    def validate(self) -> None:
+        """Every check of the options that reads no file: ValueError with the line the user sees (tuwen run turns it
+        into a usage error, exit status 2). Whether --input and --output are needed is the command's to say."""
+        if self.shard_size <= 0:
+            raise ValueError("--shard-size must be positive")
+        self.image_config()
+        self.text_steps_config()
+        self.mining_thresholds()
+        self.dedup_mode()
+        self.scorer_config()
+        self.safety_checks()
+        runner = self.view_as(StandardOptions).runner or DEFAULT_RUNNER
+        if self.view_as(TestOptions).dry_run and str(runner).split(".")[-1] != "DataflowRunner":
+            raise ValueError("--dry_run translates the pipeline for Dataflow without submitting it: it needs "
+                             "--runner=DataflowRunner")
 
-    def image_config(self):
+    def image_config(self) -> ImageConfig:
+        """The image filters (--min-side ... --reencode)."""
+        for name in ("min_side", "max_pixels", "max_image_bytes"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')} must be positive")
+        if self.max_aspect_ratio < 1 or not 1 <= self.jpeg_quality <= 100 or self.max_side < 0:
+            raise ValueError("--max-aspect-ratio must be >= 1, --jpeg-quality in 1..100, --max-side >= 0")
         return ImageConfig(min_side=self.min_side, max_aspect_ratio=self.max_aspect_ratio,
                            jpeg_quality=self.jpeg_quality, max_side=self.max_side, max_pixels=self.max_pixels,
                            max_image_bytes=self.max_image_bytes, reencode=self.reencode)
 
-    def mining_thresholds(self) -> dict:
-        return {"min_doc_count": self.boilerplate_min_docs, "min_distinct_share": self.boilerplate_min_distinct,
-                "sample_size": self.boilerplate_sample}
+    def text_steps_config(self) -> TextStepsConfig:
+        """The text steps, their lexicons and the length limit (made as tuwen text makes them)."""
+        return text_options.text_steps_config(self)
+
+    def mining_thresholds(self) -> MiningThresholds:
+        """The boilerplate miner's thresholds (--boilerplate-min-docs, -min-distinct, -sample)."""
+        if self.boilerplate_min_docs <= 0 or self.boilerplate_sample <= 0:
+            raise ValueError("--boilerplate-min-docs and --boilerplate-sample must be positive")
+        if not 0.0 <= self.boilerplate_min_distinct <= 1.0:
+            raise ValueError("--boilerplate-min-distinct must be in 0..1")
+        return MiningThresholds(min_doc_count=self.boilerplate_min_docs,
+                                min_distinct_share=self.boilerplate_min_distinct, sample_size=self.boilerplate_sample)
 
     def dedup_mode(self) -> str:
         if self.dedup == "text-score" and not self.scorer:
             raise ValueError("--dedup text-score needs --scorer (the score is half of its key)")
         return self.dedup or ("text-score" if self.scorer else "text-image")
 
-    def scorer_config(self):
-        """The scorer's settings (None without --scorer); ValueError for a bad combination."""
+    def scorer_config(self) -> Optional[ScorerConfig]:
+        """The scorer's settings (None without --scorer)."""
         if not self.scorer:
             for flag in ("scorer_large_model", "write_embeddings"):
                 if getattr(self, flag):
@@ -220,10 +243,9 @@ class TuwenOptions(PipelineOptions):
                             large_model=self.scorer_large_model, model_copies=self.scorer_model_copies,
                             write_embeddings=self.write_embeddings)
 
-    def safety_config(self):
-        """The image-safety settings (None when no check runs); ValueError for a bad value."""
-        from tuwen.transforms.safety import SafetyConfig, default_prompts, parse_checks
-
+    def safety_checks(self) -> tuple[str, ...]:
+        """The image-safety checks asked for (--image-safety), every image-safety option checked against them
+        without reading a file."""
         checks = parse_checks(self.image_safety)
         if not 0.0 <= self.nsfw_threshold <= 1.0:
             raise ValueError("--nsfw-threshold must be in 0..1")
@@ -237,24 +259,28 @@ class TuwenOptions(PipelineOptions):
         if "ocr" in checks and importlib.util.find_spec("rapidocr_onnxruntime") is None:
             raise ValueError("--image-safety ocr needs rapidocr-onnxruntime, which is not installed (pip install "
                              "'tuwen[ocr]'; ./run_pipeline.sh installs it)")
-        prompts = None
-        if "prompts" in checks:
-            if not self.scorer:
-                raise ValueError("--image-safety prompts needs --scorer (it compares the scorer's image embedding "
-                                 "with the prompts)")
-            prompts = read_prompt_file(self.safety_prompts) if self.safety_prompts else default_prompts()
-        elif self.safety_prompts:
+        if "prompts" in checks and not self.scorer:
+            raise ValueError("--image-safety prompts needs --scorer (it compares the scorer's image embedding "
+                             "with the prompts)")
+        if "prompts" not in checks and self.safety_prompts:
             raise ValueError("--safety-prompts needs the prompts check (--image-safety nsfw,prompts)")
-        head = None
-        if self.safety_head:
-            if not self.scorer:
-                raise ValueError("--safety-head needs --scorer (the head reads the scorer's image embedding)")
-            head = read_safety_head(self.safety_head)
+        if self.safety_head and not self.scorer:
+            raise ValueError("--safety-head needs --scorer (the head reads the scorer's image embedding)")
         if self.safety_head_threshold is not None:
-            if head is None:
+            if not self.safety_head:
                 raise ValueError("--safety-head-threshold needs --safety-head")
             if not 0.0 <= self.safety_head_threshold <= 1.0:
                 raise ValueError("--safety-head-threshold must be in 0..1")
+        return checks
+
+    def safety_config(self) -> Optional[SafetyConfig]:
+        """The image-safety settings (None when no check runs), with the --safety-prompts and --safety-head files
+        read (ValueError for one that cannot be)."""
+        checks = self.safety_checks()
+        prompts = None
+        if "prompts" in checks:
+            prompts = read_prompt_file(self.safety_prompts) if self.safety_prompts else default_prompts()
+        head = read_safety_head(self.safety_head) if self.safety_head else None
         if not checks and head is None:
             return None
         return SafetyConfig(checks=checks, nsfw_threshold=self.nsfw_threshold, threads=self.safety_threads,
@@ -289,13 +315,14 @@ def read_safety_head(path: str):
     from apache_beam.io.filesystems import FileSystems
 
     from tuwen.transforms.safety_head import HeadError, load_head
+    from tuwen.transforms.sources import is_missing_file
 
     try:
         with FileSystems.open(path) as fh:
             data = fh.read()
     except Exception as e:
-        missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
-        raise HeadError(f"--safety-head {path}: " + ("no such file" if missing else f"{type(e).__name__}: {e}")) \
+        raise HeadError(f"--safety-head {path}: " + ("no such file" if is_missing_file(e) else
+                                                     f"{type(e).__name__}: {e}")) \
             from None
     fd, local = tempfile.mkstemp(suffix=".safetensors")
     try:
@@ -327,3 +354,35 @@ def help_parser() -> argparse.ArgumentParser:
     )
     TuwenOptions._add_argparse_args(parser)
     return parser
+
+
+class _EveryOptionParser(argparse.ArgumentParser):
+    """The flags of every ``PipelineOptions`` class imported (tuwen's and Beam's), to find those none of them knows.
+    Beam builds such a parser with a private class; this one takes a template's value-provider options as plain ones
+    (only their names matter here) and says a bad value in one line, as CommandParser does."""
+
+    def __init__(self):
+        super().__init__(prog="tuwen run", allow_abbrev=False)
+
+    def add_value_provider_argument(self, *args, **kwargs):
+        if not args[0].startswith("-"):
+            kwargs.setdefault("nargs", "?")  # as Beam does: a positional one is optional
+        self.add_argument(*args, **kwargs)
+
+    def error(self, message):
+        if message.startswith("ambiguous option: "):  # as Beam's parser: only a single-dash prefix can be ambiguous
+            return
+        raise SystemExit(f"{self.prog}: {message}")
+
+
+def unknown_flags(argv: Sequence[str]) -> list[str]:
+    """The ``--flags`` in ``argv`` that neither tuwen nor Beam knows, in order (SystemExit with one line for a value
+    argparse cannot read, e.g. ``--shard-size=abc``)."""
+    parser = _EveryOptionParser()
+    classes = {}
+    for cls in PipelineOptions.__subclasses__():  # as Beam's get_all_options: the first class of each name
+        classes.setdefault(str(cls), cls)
+    for cls in classes.values():
+        cls._add_argparse_args(parser)  # every PipelineOptions class adds its options here (Beam's extension point)
+    _, unknown = parser.parse_known_args(list(argv))
+    return [a for a in unknown if a.startswith("--")]

@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from tuwen.pipeline.stages import _write_atomically, list_files
+from tuwen.pipeline.files import _write_atomically, list_files
 from tuwen.transforms.reasons import REASONS
 from tuwen.transforms.sources import DEFAULT_MAX_IMAGE_BYTES
 
@@ -52,15 +52,29 @@ def what_to_show(reason: str) -> tuple[bool, bool]:
     return True, reason in THUMBNAIL_REASONS
 
 
+# A rejected example's image is decoded again only up to this many pixels (header size): the run may have judged it
+# from its header alone (image_too_small, aspect_ratio), and a 1 x 80 M pixel strip is no thumbnail worth 800 MB.
+THUMB_SOURCE_MAX_PIXELS = 16_000_000
+
+
 def _thumbnail(data: bytes) -> Optional[str]:
+    import warnings
+
     from PIL import Image, ImageOps
 
+    from tuwen.transforms.image import quiet_decoders
+
+    quiet_decoders()
     try:
-        im = Image.open(io.BytesIO(data))
-        im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        im.thumbnail((THUMB_PX, THUMB_PX))
-    except Exception:  # the run judged this image; a failure here only means no thumbnail
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what a decoder says of a bad file is no concern of the report's reader
+            im = Image.open(io.BytesIO(data))
+            if im.width * im.height > THUMB_SOURCE_MAX_PIXELS:
+                return None
+            im.draft("RGB", (THUMB_PX * 2, THUMB_PX * 2))
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            im.thumbnail((THUMB_PX, THUMB_PX))
+    except Exception:  # a failure here only means no thumbnail; the reject log says what the run found
         return None
     buf = io.BytesIO()
     im.save(buf, format="JPEG", quality=80)
@@ -71,7 +85,7 @@ def _rejected_samples(wanted: dict, files, masking, max_image_bytes: int) -> dic
     """(source, row) -> (thumbnail URI or None, masked caption or None) for the rejected examples, read again from
     their input files (each file read until its wanted rows are found)."""
     from tuwen.transforms.pairs import read_image_bytes
-    from tuwen.transforms.sources import read_pairs
+    from tuwen.pipeline.inputs import read_bytes, read_pairs
     from tuwen.transforms.text_steps import mask_only
 
     found = {}
@@ -88,7 +102,7 @@ def _rejected_samples(wanted: dict, files, masking, max_image_bytes: int) -> dic
                 if reason is None or not isinstance(pair.get("text"), str):
                     continue
                 caption, thumb = what_to_show(reason)
-                image = read_image_bytes(pair, max_image_bytes) if thumb else None
+                image = read_image_bytes(pair, max_image_bytes, read_bytes) if thumb else None
                 found[(f.source, pair["row"])] = (
                     _thumbnail(image) if isinstance(image, bytes) else None,
                     mask_only(pair["text"], masking)[:CAPTION_CHARS] if caption else None)

@@ -20,13 +20,17 @@ from typing import Optional, Sequence
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import (DirectOptions, PipelineOptions, SetupOptions, StandardOptions,
-                                                  TestOptions, _BeamArgumentParser)
+                                                  TestOptions)
 
-from tuwen.pipeline import dedup, stages
+from tuwen.pipeline import dedup
+from tuwen.pipeline.check_and_stage import CheckAndStage
+from tuwen.pipeline.finalize import NO_SAFETY, Finalize, RunSummary, similarity_summary
+from tuwen.pipeline.inputs import check_filesystem, expand_inputs
 from tuwen.pipeline.progress import ProgressConfig
-from tuwen.pipeline.options import DEFAULT_PROGRESS_SECONDS, DEFAULT_RUNNER, TuwenOptions, help_parser
-from tuwen.transforms.sources import (InputError, InputFile, _absolute, check_filesystem, count_pairs,
-                                     expand_inputs)
+from tuwen.pipeline.options import DEFAULT_PROGRESS_SECONDS, DEFAULT_RUNNER, TuwenOptions, help_parser, unknown_flags
+from tuwen.pipeline.reading import MineRunBoilerplate, ReadPairs
+from tuwen.pipeline.sharding import AssignShards, ResolveDuplicates, WriteRejects, WriteShards
+from tuwen.transforms.sources import InputError, InputFile, absolute_path, count_pairs
 
 log = logging.getLogger("tuwen")
 
@@ -74,19 +78,8 @@ def command_main(prog: str, parser, body, argv: Optional[Sequence[str]], exits=(
         return 1
 
 
-def _unknown_args(argv: Sequence[str]) -> list[str]:
-    parser = _BeamArgumentParser(allow_abbrev=False)
-    seen = {}
-    for cls in PipelineOptions.__subclasses__():
-        seen.setdefault(str(cls), cls)
-    for cls in seen.values():
-        cls._add_argparse_args(parser)
-    _, unknown = parser.parse_known_args(list(argv))
-    return [a for a in unknown if a.startswith("--")]
-
-
 def _output_path(output: str) -> str:
-    out = _absolute(output)
+    out = absolute_path(output)
     return out.rstrip("/") if len(out) > 1 else out
 
 
@@ -123,7 +116,7 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     keep = opts.keep_column_list()
     dedup_mode = opts.dedup_mode()
     cross_run = bool(opts.dedup_index)
-    pairs = p | "ReadPairs" >> stages.ReadPairs(files, keep, image_config.max_image_bytes)
+    pairs = p | "ReadPairs" >> ReadPairs(files, keep, image_config.max_image_bytes)
     read_count = pairs | "CountRead" >> beam.combiners.Count.Globally()
     text_config = opts.text_steps_config()
     fragments, mined = None, None
@@ -134,15 +127,14 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
             with FileSystems.open(opts.boilerplate_list) as fh:
                 fragments = read_tsv(io.StringIO(fh.read().decode("utf-8")))
         else:
-            mined = p | "MineBoilerplate" >> stages.MineRunBoilerplate(files, opts.max_text_chars,
-                                                                         **opts.mining_thresholds())
-    outcomes = pairs | "CheckAndStage" >> stages.CheckAndStage(image_config, text_config, staging,
-                                                               progress_config(opts, files, p.options),
-                                                               fragments, mined,
-                                                               spread_pairs=spread_pairs(p.options), scorer=scorer,
-                                                               dedup_mode=dedup_mode, cross_run=cross_run,
-                                                               safety=safety, removed=read_removed_list(opts))
-    kept, rejected = outcomes | "ResolveDuplicates" >> stages.ResolveDuplicates()
+            mined = p | "MineBoilerplate" >> MineRunBoilerplate(files, opts.max_text_chars,
+                                                                  opts.mining_thresholds())
+    outcomes = pairs | "CheckAndStage" >> CheckAndStage(image_config, text_config, staging,
+                                                        progress_config(opts, files, p.options), fragments, mined,
+                                                        spread_pairs=spread_pairs(p.options), scorer=scorer,
+                                                        dedup_mode=dedup_mode, cross_run=cross_run,
+                                                        safety=safety, removed=read_removed_list(opts))
+    kept, rejected = outcomes | "ResolveDuplicates" >> ResolveDuplicates()
     rejected_parts = [rejected]
     if dedup_mode != "off":
         kept, dups = kept | "DropDuplicatePairs" >> dedup.DropDuplicatePairs()
@@ -153,16 +145,16 @@ def build(p: beam.Pipeline, opts: TuwenOptions, files, output: str, scorer=None,
     if len(rejected_parts) > 1:
         rejected = tuple(rejected_parts) | "AllRejects" >> beam.Flatten()
     shard_results = (kept
-                     | "AssignShards" >> stages.AssignShards(opts.shard_size)
-                     | "WriteShards" >> stages.WriteShards(output, staging, keep))
-    reject_results = rejected | "WriteRejects" >> stages.WriteRejects(output)
-    summary = stages.RunSummary(
-        similarity=stages.similarity_summary(scorer), dedup=dedup_mode,
+                     | "AssignShards" >> AssignShards(opts.shard_size)
+                     | "WriteShards" >> WriteShards(output, staging, keep))
+    reject_results = rejected | "WriteRejects" >> WriteRejects(output)
+    summary = RunSummary(
+        similarity=similarity_summary(scorer), dedup=dedup_mode,
         dedup_index=_output_path(opts.dedup_index) if opts.dedup_index else None,
         scorer_sha256=scorer.weights_sha256 if scorer else None,
-        image_safety=safety.summary() if safety else stages.NO_SAFETY, nightly=nightly, provenance=provenance)
-    return (read_count, shard_results, reject_results) | "Finalize" >> stages.Finalize(output, staging, text_config,
-                                                                                      mined, summary)
+        image_safety=safety.summary() if safety else NO_SAFETY, nightly=nightly, provenance=provenance)
+    return (read_count, shard_results, reject_results) | "Finalize" >> Finalize(output, staging, text_config, mined,
+                                                                               summary)
 
 
 def run_provenance(argv: Sequence[str], opts: TuwenOptions, runner, scorer, safety) -> dict:
@@ -247,7 +239,7 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
     says of them, for stats.json and the report; ``history``: the nights for report.html (``{"run": this run's name,
     "earlier": [{"run", "read", "kept"}, ...]}``)."""
     argv = list(argv or [])
-    unknown = _unknown_args(argv)
+    unknown = unknown_flags(argv)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]} (see tuwen run --help)")
     options = PipelineOptions(argv)
@@ -256,16 +248,8 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
         raise UsageError("--input is required (a glob of JSONL, Parquet or tar manifests)")
     if not opts.output:
         raise UsageError("--output is required")
-    for name in ("min_side", "shard_size", "max_text_chars", "max_pixels", "max_image_bytes"):
-        if getattr(opts, name) <= 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive")
     try:
-        opts.text_steps_config()
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    try:
-        opts.dedup_mode()
-        safety = opts.safety_config()  # read once (a --safety-head file, a --safety-prompts file)
+        opts.validate()
     except ValueError as e:
         raise UsageError(str(e)) from None
     paths = [*(opts.input or []), opts.output, opts.dedup_index, opts.scorer, opts.safety_head, opts.safety_prompts,
@@ -280,15 +264,14 @@ def run(argv: Optional[Sequence[str]] = None, test_pipeline: Optional[beam.Pipel
                  + ([opts.removed_list] if opts.removed_list else [])):
         if not FileSystems.exists(path):
             raise UsageError(f"no such file: {path}")
-    if opts.max_aspect_ratio < 1 or not 1 <= opts.jpeg_quality <= 100 or opts.max_side < 0:
-        raise UsageError("--max-aspect-ratio must be >= 1, --jpeg-quality in 1..100, --max-side >= 0")
+    try:
+        safety = opts.safety_config()  # read once (a --safety-head file, a --safety-prompts file)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     standard = options.view_as(StandardOptions)
     if not standard.runner:
         standard.runner = DEFAULT_RUNNER
     dry_run = options.view_as(TestOptions).dry_run
-    if dry_run and str(standard.runner).split(".")[-1] != "DataflowRunner":
-        raise UsageError("--dry_run translates the pipeline for Dataflow without submitting it: it needs "
-                         "--runner=DataflowRunner")
     options.view_as(SetupOptions).save_main_session = False
     if files is None:
         try:

@@ -41,7 +41,7 @@ def _run_inference_without_torch():
 _base = _run_inference_without_torch()
 ModelHandler, PredictionResult, RunInference = _base.ModelHandler, _base.PredictionResult, _base.RunInference
 
-from tuwen.pipeline.stages import REJECTED, _Counters, reject
+from tuwen.pipeline.records import REJECTED, Counters, Ident, reject
 from tuwen.transforms.safety import (NSFW_BATCH_SIZE, SafetyConfig, class_embeddings, load_nsfw, load_ocr,
                                      image_text_categories, nsfw_scores, prompt_verdict, read_image_text)
 from tuwen.transforms.safety_head import head_probabilities
@@ -71,11 +71,12 @@ def load_shared_ocr(threads: int):
         return _MODELS["ocr", threads]
 
 
-def _reject(counters, ident: tuple, checked, reason: str, detail: str):
+def _reject(counters, ident: Ident, checked, reason: str, detail: str):
     """A reject for REJECTED (with the image's size), its ``rejected_<reason>`` counter bumped."""
     counters.inc(f"rejected_{reason}")
-    return beam.pvalue.TaggedOutput(REJECTED, reject({"id": ident[0], "source": ident[1], "row": ident[2]}, reason,
-                                                     detail, checked.image.orig_width, checked.image.orig_height))
+    who = {"id": ident.id, "source": ident.source, "row": ident.row}
+    return beam.pvalue.TaggedOutput(REJECTED, reject(who, reason, detail, checked.image.orig_width,
+                                                     checked.image.orig_height))
 
 
 class NsfwModelHandler(ModelHandler):
@@ -111,7 +112,7 @@ class _JudgeNsfw(beam.DoFn):
         self.threshold = threshold
 
     def setup(self):
-        self.counters = _Counters()
+        self.counters = Counters()
 
     def process(self, prediction: PredictionResult):
         (ident, checked), score = prediction.example, prediction.inference
@@ -152,7 +153,7 @@ class _CheckImageText(beam.DoFn):
         self.engine = load_shared_ocr(self.cfg.threads)
         self.sensitive = self.text_config.sensitive_words()  # the captions' lexicons, alone
         self.masking = self.text_config.masking_steps() if self.cfg.keep_image_text else None
-        self.counters = _Counters()
+        self.counters = Counters()
 
     def process(self, item):
         ident, checked = item
@@ -206,7 +207,7 @@ class _JudgeEmbedding(beam.DoFn):
             scorer = load_checked_scorer(self.scorer_cfg)
             self.unsafe = class_embeddings(scorer, self.prompts.unsafe, self.prompts.templates)
             self.safe = class_embeddings(scorer, self.prompts.safe, self.prompts.templates)
-        self.counters = _Counters()
+        self.counters = Counters()
 
     def process(self, item):
         ident, checked = item

@@ -66,8 +66,8 @@ def labelled_images(files, image_config, skipped: Counter):
     """(id, label index, decoded RGB image) of each usable row, in input order; ``skipped`` counts the others by
     reason (the run's image reasons, ``missing_label``, ``bad_label``, ``duplicate_id``)."""
     from tuwen.transforms.image import process_image
+    from tuwen.pipeline.inputs import read_bytes, read_pairs
     from tuwen.transforms.pairs import Dropped, read_image_bytes
-    from tuwen.transforms.sources import read_pairs
 
     seen: set = set()
     for f in files:
@@ -85,7 +85,7 @@ def labelled_images(files, image_config, skipped: Counter):
             if pair["id"] in seen:
                 skipped["duplicate_id"] += 1
                 continue
-            data = read_image_bytes(pair, image_config.max_image_bytes)
+            data = read_image_bytes(pair, image_config.max_image_bytes, read_bytes)
             if isinstance(data, Dropped):
                 skipped[data.reason] += 1
                 continue
@@ -144,12 +144,14 @@ def safety_head(argv: Sequence[str]) -> int:
     from tuwen.pipeline.calibrate import plot_histogram, roc_auc
     from tuwen.pipeline.options import TuwenOptions
     from tuwen.pipeline.relevance import load_checked_scorer
-    from tuwen.pipeline.run import UsageError, _unknown_args, check_scorer
+    from tuwen.pipeline.options import unknown_flags
+    from tuwen.pipeline.run import UsageError, check_scorer
     from tuwen.transforms.safety_head import head_probabilities, save_head, SafetyHead, stratified_split, train_head
-    from tuwen.transforms.sources import InputError, expand_inputs
+    from tuwen.pipeline.inputs import expand_inputs
+    from tuwen.transforms.sources import InputError
 
     args, rest = head_parser().parse_known_args(argv)
-    unknown = _unknown_args(rest)
+    unknown = unknown_flags(rest)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]} (see tuwen safety-head --help and tuwen run --help)")
     if not 0 <= args.target_safe_dropped < 1 or not 0 <= args.val_share < 1:
@@ -162,8 +164,9 @@ def safety_head(argv: Sequence[str]) -> int:
     opts = PipelineOptions([f"--scorer={args.scorer}", *(f"--input={i}" for i in args.input), *rest]) \
         .view_as(TuwenOptions)
     try:
+        opts.validate()  # the run's option checks: a bad value is a usage error here too
         files = expand_inputs(opts.input)
-    except InputError as e:
+    except (ValueError, InputError) as e:
         raise UsageError(str(e)) from None
     cfg = check_scorer(opts)
     scorer = load_checked_scorer(cfg)

@@ -1,11 +1,13 @@
 """``tuwen text`` and ``tuwen lexicon lint``: the pipeline's text filters on JSONL, without a Beam runner.
 
-``tuwen text --steps normalize,boilerplate,names,sensitive [--lexicon PATH ...] [--allowlist PATH ...]
-[--boilerplate-list PATH]`` reads JSONL on stdin and writes one JSONL line per input line, in order: the input's
-fields, with ``text`` cleaned, plus ``edits`` (every change, in code points of the raw input text) and, for a line
-the pipeline would drop, ``dropped`` = ``{stage, reason}``. A line that is not a JSON object gets ``{"error": ...}``.
-It runs the same :class:`~tuwen.transforms.text.TextCleaner` the pipeline's text stage runs, and imports neither
-apache_beam nor torch: the names and boilerplate steps are imported only when asked for.
+``tuwen text --text-steps normalize,boilerplate,names,sensitive [--lexicon PATH ...] [--allowlist PATH ...]
+[--boilerplate-list PATH] [--max-text-chars N]`` reads JSONL on stdin and writes one JSONL line per input line, in
+order: the input's fields, with ``text`` cleaned, plus ``edits`` (every change, in code points of the raw input text)
+and, for a line the pipeline would drop, ``dropped`` = ``{stage, reason}``. A line that is not a JSON object gets
+``{"error": ...}``. Its options are tuwen run's, with tuwen run's names (:mod:`tuwen.pipeline.text_options`; the old
+``--steps`` and ``--max-chars`` still work this release, deprecated), and it builds the same
+:class:`~tuwen.transforms.text.TextCleaner` the pipeline's text stage builds. It imports neither apache_beam nor
+torch: the names and boilerplate steps are imported only when asked for.
 
 ``tuwen lexicon lint --lexicon L --sample CORPUS.jsonl [--write-allowlist OUT]`` prints the lexicon entries that
 would mask the most characters of a sample corpus, with counts, so that a user can review a noisy public list
@@ -19,59 +21,29 @@ import sys
 from collections import Counter
 from typing import IO, Iterable, Optional, Sequence
 
-from tuwen.transforms.text import STEP_ORDER, EditedText, Normalize, TextCleaner
+from tuwen.pipeline.text_options import OLD_NAMES, add_lexicon_arguments, add_text_arguments, text_steps_config
+from tuwen.transforms.text import EditedText, Normalize, TextCleaner
 
-OPTIONAL_STEPS = tuple(s for s in STEP_ORDER if s != "normalize")
-
-
-class UsageError(Exception):
-    pass
+DEFAULT_STEPS = "normalize"  # tuwen text's default: normalisation only (tuwen run's is every step)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Building the steps
+# Building the cleaner
 # ---------------------------------------------------------------------------------------------------------------
-
-def parse_steps(spec: str) -> list[str]:
-    """``normalize,names`` → the optional steps asked for, in the fixed pipeline order."""
-    names = [s.strip() for s in spec.split(",") if s.strip()]
-    unknown = sorted(set(names) - set(STEP_ORDER))
-    if unknown:
-        raise UsageError(f"unknown step(s) {', '.join(unknown)}; choose from {','.join(STEP_ORDER)}")
-    return [s for s in OPTIONAL_STEPS if s in names]
-
-
-def _require_step_module(step: str, module: str) -> None:
-    """Fail with a clear message (not a traceback) when a step's module is not in this build."""
-    import importlib.util
-    if importlib.util.find_spec(f"tuwen.transforms.{module}") is None:
-        raise UsageError(f"step {step!r} is not available: module tuwen.transforms.{module} is not installed "
-                         f"in this build")
-
 
 def sensitive_step(args):
     """The sensitive step for ``tuwen lexicon lint`` (which also offers --no-hygiene)."""
     from tuwen.transforms.sensitive import MaskSensitiveWords, SensitiveConfig
     return MaskSensitiveWords(SensitiveConfig(
-        lexicons=tuple(args.lexicon), allowlists=tuple(args.allowlist),
+        lexicons=tuple(args.lexicon or ()), allowlists=tuple(args.allowlist or ()),
         default_lexicons=not args.no_default_lexicons, default_allowlist=not args.no_default_allowlist,
         hygiene=not getattr(args, "no_hygiene", False)))
 
 
-def steps_config(args, wanted: Sequence[str]):
-    """The same :class:`TextStepsConfig` the pipeline builds its text steps from."""
-    from tuwen.transforms.text_steps import TextStepsConfig
-    return TextStepsConfig(steps=tuple(wanted), lexicons=tuple(args.lexicon), allowlists=tuple(args.allowlist),
-                           default_lexicons=not args.no_default_lexicons,
-                           default_allowlist=not args.no_default_allowlist, max_chars=args.max_chars)
-
-
-def boilerplate_step(list_path: Optional[str], texts: Optional[Sequence[str]]):
-    """A StripBoilerplate step from a reviewed TSV list, or mined over ``texts`` (the whole input)."""
-    _require_step_module("boilerplate", "boilerplate")
+def boilerplate_fragments(list_path: Optional[str], texts: Optional[Sequence[str]]) -> list:
+    """The boilerplate fragments: a reviewed TSV list, or mined over ``texts`` (the whole input)."""
     from tuwen.transforms import boilerplate as bp
-    fragments = bp.read_tsv(list_path) if list_path else bp.mine_boilerplate(list(texts or ()))
-    return bp.StripBoilerplate(fragments)
+    return bp.read_tsv(list_path) if list_path else bp.mine_boilerplate(list(texts or ()))
 
 
 def _text_of_line(line: str) -> Optional[str]:
@@ -99,26 +71,11 @@ def _normalized(raw) -> Optional[str]:
 def _text_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="tuwen text",
-        description="Clean JSONL captions on stdin with the pipeline's text filters; JSONL out, one line per line in.")
-    ap.add_argument("--steps", default="normalize",
-                    help="comma-separated: normalize,boilerplate,names,sensitive (always run in that order; "
-                         "normalize always runs)")
-    _add_lexicon_options(ap)
-    ap.add_argument("--boilerplate-list", metavar="PATH",
-                    help="reviewed boilerplate TSV (fragment, position, doc_count); without it the boilerplate step "
-                         "mines its list over the whole input first")
-    ap.add_argument("--max-chars", type=int, default=1000, help="texts longer than this are dropped (text_too_long)")
+        description="Clean JSONL captions on stdin with the pipeline's text filters; JSONL out, one line per line in. "
+                    "The options are tuwen run's text options, with the same names and meaning; the default runs "
+                    "normalisation only.")
+    add_text_arguments(ap, steps_default=DEFAULT_STEPS, old_names=True)
     return ap
-
-
-def _add_lexicon_options(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--lexicon", action="append", default=[], metavar="PATH",
-                    help="extra sensitive-word list, one entry per line (repeatable); public lists go through the "
-                         "hygiene policy unless their header holds '# tuwen-lexicon: trusted'")
-    ap.add_argument("--allowlist", action="append", default=[], metavar="PATH",
-                    help="entries never to mask, one per line (repeatable)")
-    ap.add_argument("--no-default-lexicons", action="store_true", help="do not load the shipped starter lexicons")
-    ap.add_argument("--no-default-allowlist", action="store_true", help="do not load the shipped allowlist")
 
 
 def clean_record(cleaner: TextCleaner, line: str) -> dict:
@@ -155,8 +112,8 @@ def clean_records(cleaner: TextCleaner, lines: Sequence[str]) -> list[dict]:
 BLOCK_LINES = 512  # lines cleaned together and written at once: per-line calls and writes cost more than cleaning
 
 
-def run_text(lines: Iterable[str], out: IO[str], steps: Sequence, max_chars: int = 1000) -> int:
-    cleaner = TextCleaner(steps, max_chars=max_chars)
+def run_text(lines: Iterable[str], out: IO[str], cleaner: TextCleaner) -> int:
+    """Clean JSONL ``lines`` into ``out``, one record per line, in order; returns the number of lines."""
     dumps = json.dumps
     block: list[str] = []
     n = 0
@@ -186,23 +143,24 @@ def _utf8_stdio() -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _text_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     _utf8_stdio()
+    for old in dict.fromkeys(getattr(args, "old_names_used", [])):
+        new = next(n for n, o in OLD_NAMES.items() if o == old)
+        print(f"tuwen text: {old} is deprecated, use {new} (the old name goes in the next release)", file=sys.stderr)
     try:
-        wanted = parse_steps(args.steps)
-        if "names" in wanted:
-            _require_step_module("names", "names")
+        config = text_steps_config(args)  # the TextStepsConfig tuwen run makes from the same options
         lines: Iterable[str] = sys.stdin
-        steps = []
-        if "boilerplate" in wanted:
+        fragments = None
+        if "boilerplate" in config.steps:
             texts = None
             if not args.boilerplate_list:
                 lines = sys.stdin.readlines()  # mining needs the whole input before the first line is cleaned
                 texts = [t for t in map(_text_of_line, lines) if t]
-            steps.append(boilerplate_step(args.boilerplate_list, texts))
-        steps += steps_config(args, wanted).masking_steps()  # names, sensitive: built as the pipeline builds them
-    except (UsageError, OSError, ValueError) as e:
+            fragments = boilerplate_fragments(args.boilerplate_list, texts)
+        cleaner = config.build(fragments)
+    except (OSError, ValueError) as e:
         print(f"tuwen text: {e}", file=sys.stderr)
         return 2
-    run_text(lines, sys.stdout, steps, args.max_chars)
+    run_text(lines, sys.stdout, cleaner)
     sys.stdout.flush()
     return 0
 
@@ -215,7 +173,7 @@ def _lint_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="tuwen lexicon lint",
         description="Print the sensitive-word entries that would mask the most characters of a sample corpus.")
-    _add_lexicon_options(ap)
+    add_lexicon_arguments(ap)
     ap.add_argument("--sample", required=True, metavar="CORPUS.jsonl", help="JSONL with a text field per line")
     ap.add_argument("--field", default="text", help="JSON field holding the text (default: text)")
     ap.add_argument("--top", type=int, default=40, help="how many entries to print (default 40)")

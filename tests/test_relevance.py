@@ -329,7 +329,7 @@ def test_calibrate_scores_exactly_what_the_run_scored(scored, corpus, scorer_dir
     from collections import Counter
     from apache_beam.options.pipeline_options import PipelineOptions
     from tuwen.pipeline.options import TuwenOptions
-    from tuwen.transforms.sources import expand_inputs
+    from tuwen.pipeline.inputs import expand_inputs
 
     opts = PipelineOptions([f"--scorer={scorer_dir}", f"--input={corpus}/*.jsonl", "--text-steps="]) \
         .view_as(TuwenOptions)
@@ -361,7 +361,7 @@ def test_scoring_sits_inside_the_fused_stage_no_shuffle_between_decode_and_stagi
 
     from tuwen.pipeline import run as run_module
     from tuwen.pipeline.options import TuwenOptions
-    from tuwen.transforms.sources import expand_inputs
+    from tuwen.pipeline.inputs import expand_inputs
 
     argv = [f"--input={corpus}/*.jsonl", f"--output={tmp_path / 'o'}", f"--scorer={scorer_dir}",
             "--direct_num_workers=2"]

@@ -90,7 +90,7 @@ def test_python_started_in_the_repository_root_imports_the_installed_package(wor
         assert path.startswith(site), path
     # the console script, from the root: tuwen text masks with the lexicons and the name model the wheel carries
     line = json.dumps({"text": "王小明说他去赌场了"}, ensure_ascii=False)
-    done = subprocess.run([str(venv / "bin" / "tuwen"), "text", "--steps", "names,sensitive"], cwd=REPO,
+    done = subprocess.run([str(venv / "bin" / "tuwen"), "text", "--text-steps", "names,sensitive"], cwd=REPO,
                           input=line + "\n", capture_output=True, text=True, env={**os.environ, "TUWEN_CACHE_DIR": ""})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["text"] == "<人名>说他去**了"

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tuwen.transforms.sources import (InputError, InputFile, expand_inputs, input_root, read_jsonl, read_parquet,
-                                      read_tar, resolve_image_ref)
+from tuwen.pipeline.inputs import expand_inputs, read_jsonl, read_parquet, read_tar
+from tuwen.transforms.sources import InputError, InputFile, input_root, resolve_image_ref
 
 
 def test_input_root_is_the_folder_before_the_first_wildcard():
@@ -166,7 +166,7 @@ def test_tar_members_over_their_limits_are_skipped_unread(tmp_path, monkeypatch)
 
 
 def test_the_text_pass_over_a_tar_reads_no_image_member(tmp_path, monkeypatch):
-    from tuwen.transforms.sources import read_texts
+    from tuwen.pipeline.inputs import read_texts
 
     path = tmp_path / "t.tar"
     _tar_with(path, [("a.jpg", b"\xff\xd8a"), ("a.txt", "一".encode()), ("b.png", b"\x89PNG"), ("b.txt", "二".encode()),
@@ -206,3 +206,56 @@ def test_a_run_over_a_tar_with_a_600_mb_member_stays_small(tmp_path):
     assert 0 < peak_kib < 600 * 1024  # the member never entered memory
     stats = json.loads((out / "stats.json").read_text())
     assert stats["rejected_by_reason"] == {"image_file_too_large": 1} and stats["read"] == 1
+
+
+class _Http404(Exception):
+    """Stands in for a filesystem client's 404: google.api_core's NotFound has ``code``, Azure's error
+    ``status_code``."""
+
+    def __init__(self, attribute: str):
+        super().__init__("the object is gone")
+        setattr(self, attribute, 404)
+
+
+def test_a_missing_file_is_told_by_the_exception_type_never_by_its_message():
+    from apache_beam.io.filesystem import BeamIOError
+
+    from tuwen.transforms.sources import is_missing_file
+
+    assert is_missing_file(FileNotFoundError(2, "No such file or directory"))
+    assert is_missing_file(_Http404("code")) and is_missing_file(_Http404("status_code"))
+    assert is_missing_file(BeamIOError("Match operation failed", {"gs://b/x.jpg": _Http404("code")}))
+    assert not is_missing_file(BeamIOError("Match operation failed", {"gs://b/x.jpg": PermissionError(13, "no")}))
+    assert not is_missing_file(BeamIOError("File not found: hdfs://x.jpg"))  # a message alone says nothing
+    assert not is_missing_file(OSError("object not found; no such file"))
+    assert not is_missing_file(PermissionError(13, "Permission denied"))
+
+
+def test_an_image_the_reader_cannot_find_is_missing_and_any_other_failure_a_read_error():
+    from tuwen.transforms.pairs import Dropped, read_image_bytes
+
+    def reader(error):
+        def read(path, limit):
+            raise error
+        return read
+
+    pair = {"image_ref": "gs://bucket/a.jpg"}
+    gone = read_image_bytes(pair, 100, reader(_Http404("code")))
+    assert gone == Dropped("image_missing", "gs://bucket/a.jpg: _Http404: the object is gone")
+    denied = read_image_bytes(pair, 100, reader(PermissionError(13, "Permission denied")))
+    assert denied == Dropped("image_read_error", "gs://bucket/a.jpg: PermissionError: [Errno 13] Permission denied")
+    local = read_image_bytes({"image_ref": "/nowhere/a.jpg"}, 100)
+    assert local == Dropped("image_missing", "/nowhere/a.jpg: No such file or directory")
+
+
+def test_the_checks_read_a_referenced_image_through_the_reader_they_are_handed(tmp_path):
+    from tuwen.pipeline.inputs import read_bytes
+    from tuwen.transforms.pairs import Dropped, read_image_bytes
+
+    pair = {"image_ref": "s3://bucket/a.jpg"}
+    handed = read_image_bytes(pair, 100, lambda path, limit: b"JPEG from " + path.encode())
+    assert handed == b"JPEG from s3://bucket/a.jpg"
+    alone = read_image_bytes(pair, 100)  # the Beam-free default reads local files only, and says so
+    assert isinstance(alone, Dropped) and alone.reason == "image_read_error" and "NeedsFilesystem" in alone.detail
+    (tmp_path / "a.jpg").write_bytes(b"x" * 10)
+    assert read_bytes(str(tmp_path / "a.jpg"), 4) == b"xxxxx"  # the pipeline's reader: limit + 1 bytes, local too

@@ -27,7 +27,7 @@ def encode_jpeg(image, quality: int = 90) -> bytes:
     return buf.getvalue()
 
 
-def write_shards(samples, out_dir: str | Path, shard_size: int = 1000) -> list[Path]:
+def write_shards(samples, out_dir: str | Path, shard_size: int = fmt.DEFAULT_SHARD_SIZE) -> list[Path]:
     """samples: dicts with ``id``, ``jpg`` (bytes), ``text``, optional ``gen_text``, ``source``, ``orig_width``,
     ``orig_height`` and any extra JSON fields (``label``...). Returns the shard paths."""
     from PIL import Image

@@ -560,9 +560,11 @@ def sort_fragments(frags: Iterable[Fragment]) -> list[Fragment]:
     return sorted(frags, key=lambda f: (-f.doc_count, f.position, f.fragment))
 
 
-def mine_boilerplate(texts: Iterable[str], **thresholds) -> list[Fragment]:
-    """Both passes over ``texts`` (iterated twice; a list is best). Keyword options: :class:`MiningThresholds`."""
-    th = MiningThresholds.of(**thresholds)
+def mine_boilerplate(texts: Iterable[str], thresholds: Optional[MiningThresholds] = None,
+                     **options) -> list[Fragment]:
+    """Both passes over ``texts`` (iterated twice; a list is best). ``thresholds``, or keyword options of
+    :class:`MiningThresholds` (the rest at their defaults)."""
+    th = thresholds or MiningThresholds.of(**options)
     texts = texts if isinstance(texts, (list, tuple)) else list(texts)
     sample = DocumentSample(th.sample_size)
     for t in texts:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from tuwen.transforms.image import ImageConfig, ImageResult, process_image
-from tuwen.transforms.sources import NotARegularFile, read_bytes
+from tuwen.transforms.sources import NotARegularFile, ReadFile, is_missing_file, read_local_bytes
 from tuwen.transforms.text import TextCleaner
 from tuwen.transforms.text_steps import mask_only
 
@@ -50,20 +50,21 @@ class Checked:
         return meta
 
 
-def read_image_bytes(pair: dict, limit: int) -> Any:
-    """The pair's image bytes, or a :class:`Dropped` saying why they could not be had."""
+def read_image_bytes(pair: dict, limit: int, read_file: ReadFile = read_local_bytes) -> Any:
+    """The pair's image bytes, or a :class:`Dropped` saying why they could not be had. ``read_file`` reads an
+    ``image_ref``: local files alone by default; the pipeline hands its reader of local and remote files
+    (``tuwen.pipeline.inputs.read_bytes``)."""
     data = pair.get("image_bytes")
     if data is not None:
         return data
     try:
-        data = read_bytes(pair["image_ref"], limit)
+        data = read_file(pair["image_ref"], limit)
     except FileNotFoundError as e:
         return Dropped("image_missing", f"{pair['image_ref']}: {e.strerror or e}")
     except NotARegularFile as e:
         return Dropped("image_read_error", f"{pair['image_ref']}: {e}")
-    except Exception as e:  # BeamIOError, permissions, a folder: one reason, the message as detail
-        missing = "not found" in str(e).lower() or "no such file" in str(e).lower()
-        return Dropped("image_missing" if missing else "image_read_error",
+    except Exception as e:  # a remote 404, permissions, a filesystem's error: the type decides, the message is detail
+        return Dropped("image_missing" if is_missing_file(e) else "image_read_error",
                        f"{pair['image_ref']}: {type(e).__name__}: {e}")
     if len(data) > limit:
         return Dropped("image_file_too_large", f"more than {limit} bytes")
@@ -71,17 +72,18 @@ def read_image_bytes(pair: dict, limit: int) -> Any:
 
 
 def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, masking=(),
-               keep_decoded: bool = False, keep_preview: bool = False):
+               keep_decoded: bool = False, keep_preview: bool = False, read_file: ReadFile = read_local_bytes):
     """A reader's pair → :class:`Checked` or :class:`Dropped`. Cheap text checks come first: no image is read
     for a pair whose text fails. ``keep_decoded`` keeps the full-size RGB image on the result for the scorer,
     ``keep_preview`` the 1/8-scale one for the perceptual hash. ``fields["jpeg"]`` (KEY.json, index) says whether
-    the source JPEG was ``kept`` (metadata stripped) or ``reencoded``."""
+    the source JPEG was ``kept`` (metadata stripped) or ``reencoded``. ``read_file`` reads an ``image_ref``
+    (:func:`read_image_bytes`)."""
     if "reason" in pair:  # the reader already knows (malformed line, missing field, ...)
         return Dropped(pair["reason"], pair.get("detail", ""))
     text = cleaner.clean(pair["text"])
     if text.dropped:
         return Dropped(text.dropped[1], text.detail)
-    data = read_image_bytes(pair, image_config.max_image_bytes)
+    data = read_image_bytes(pair, image_config.max_image_bytes, read_file)
     if isinstance(data, Dropped):
         return data
     image = process_image(data, image_config, keep_decoded=keep_decoded, keep_preview=keep_preview)

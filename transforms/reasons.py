@@ -30,7 +30,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "image_empty": ("image", "the image file is empty"),
     "image_decode_error": ("image", "not a decodable image (corrupt or unknown format)"),
     "image_truncated": ("image", "the image data ends early"),
-    "image_too_large": ("image", "more pixels than --max-pixels (decompression-bomb guard), judged from the header"),
+    "image_too_large": ("image", "more pixels than --max-pixels (decompression-bomb guard), judged from the header "
+                                 "(or, for a format that says its size only then, the decode)"),
     "aspect_ratio": ("image", "long side / short side > --max-aspect-ratio (after EXIF orientation)"),
     "image_too_small": ("image", "shorter side < --min-side (after EXIF orientation)"),
     # safety: what the image shows (--image-safety)

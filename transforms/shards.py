@@ -23,6 +23,7 @@ SIZES_NAME = "sizes.json"  # next to the shards: shard file name -> sample count
 # A sample's members, KEY.<ext>: the image, the cleaned text, the metadata and, when there is one, the generated text.
 IMAGE_EXT, TEXT_EXT, META_EXT, GEN_TEXT_EXT = "jpg", "txt", "json", "gen.txt"
 MEMBER_MODE = 0o644  # every member's tar mode (the other header fields that could vary are zero or empty)
+DEFAULT_SHARD_SIZE = 1000  # samples per shard (tuwen run --shard-size)
 BUCKET_CHARS = 2  # rank assignment groups keys by their first 2 hex characters: 256 buckets
 
 INDEX_COLUMNS = ("id", "key", "shard", "source", "text", "width", "height", "orig_width", "orig_height", "sha256")

@@ -3,8 +3,8 @@
 A text step (normalize, boilerplate, names, sensitive) is a small Beam-free object with a ``name`` and a
 ``find(text) -> list[Replacement]`` method that says which spans of the text *as it is now* to replace.
 :class:`EditedText` applies those replacements and keeps the edits in the coordinates of the *raw* input text,
-so that ``tuwen text`` can report every change, the pipeline and the trainer call the same code, and nothing a
-later step does can hide what an earlier one did:
+so that ``tuwen text`` can report every change, the pipeline, ``tuwen calibrate`` and ``tuwen text`` call the same
+code, and nothing a later step does can hide what an earlier one did:
 
 - offsets are code points into the raw text; edits never overlap;
 - a later step's replacement that overlaps earlier edits replaces them with one edit over their union, labelled
@@ -284,16 +284,18 @@ class CleanResult:
 
 
 STEP_ORDER = ("normalize", "boilerplate", "names", "sensitive")
+MAX_TEXT_CHARS = 1000  # a raw text longer than this is dropped as text_too_long (--max-text-chars' default)
 
 
 class TextCleaner:
     """Runs the text steps in the fixed order normalize → boilerplate → names → sensitive, then the basic checks.
 
-    ``steps`` holds the optional steps by name; normalize always runs. Beam-free: the pipeline's text stage, the
-    trainer and ``tuwen text`` all call :meth:`clean` (``tuwen text`` through :meth:`clean_many`, blocks of lines).
+    ``steps`` holds the optional steps by name; normalize always runs. Beam-free: the pipeline's check stage,
+    ``tuwen calibrate`` and ``tuwen text`` all call :meth:`clean` (``tuwen text`` through :meth:`clean_many`, blocks
+    of lines). The trainer does not: it reads the captions the pipeline already cleaned.
     """
 
-    def __init__(self, steps: Sequence[TextStep] = (), max_chars: int = 1000, stage: str = "text"):
+    def __init__(self, steps: Sequence[TextStep] = (), max_chars: int = MAX_TEXT_CHARS, stage: str = "text"):
         by_name = {s.name: s for s in steps}
         unknown = set(by_name) - set(STEP_ORDER)
         if unknown:

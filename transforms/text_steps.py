@@ -1,4 +1,4 @@
-"""Which text steps a run uses, and building them: one place for the pipeline, ``tuwen text`` and the trainer.
+"""Which text steps a run uses, and building them: one place for the pipeline, ``tuwen calibrate`` and ``tuwen text``.
 
 :class:`TextStepsConfig` is small and picklable (what a Beam DoFn carries to workers); :meth:`build` makes the heavy
 objects (the sensitive-word automaton, jieba) and is called in a DoFn's ``setup()``. Boilerplate fragments come from
@@ -9,29 +9,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from tuwen.transforms.text import EditedText, TextCleaner
+from tuwen.transforms.text import MAX_TEXT_CHARS, STEP_ORDER, EditedText, TextCleaner
 
-OPTIONAL_STEPS = ("boilerplate", "names", "sensitive")
+OPTIONAL_STEPS = tuple(s for s in STEP_ORDER if s != "normalize")  # normalize always runs
 
 
 def parse_step_list(spec: str) -> tuple[str, ...]:
-    """``"names,sensitive"`` → the optional steps in their fixed order; normalize always runs and may be named."""
+    """``"names,sensitive"`` → the optional steps in their fixed order; normalize always runs and may be named.
+    ValueError naming an unknown step (tuwen run and tuwen text turn it into a usage error)."""
     names = [s.strip() for s in (spec or "").split(",") if s.strip()]
-    unknown = sorted(set(names) - set(OPTIONAL_STEPS) - {"normalize"})
+    unknown = sorted(set(names) - set(STEP_ORDER))
     if unknown:
-        raise ValueError(f"unknown text step(s) {', '.join(unknown)}; choose from normalize,"
-                         f"{','.join(OPTIONAL_STEPS)}")
+        raise ValueError(f"unknown text step(s) {', '.join(unknown)}; choose from {','.join(STEP_ORDER)}")
     return tuple(s for s in OPTIONAL_STEPS if s in names)
 
 
 @dataclass(frozen=True)
 class TextStepsConfig:
+    """The text steps and what they read; its defaults are tuwen run's (pipeline/text_options.py adds the flags)."""
     steps: tuple[str, ...] = OPTIONAL_STEPS
     lexicons: tuple[str, ...] = ()
     allowlists: tuple[str, ...] = ()
     default_lexicons: bool = True
     default_allowlist: bool = True
-    max_chars: int = 1000
+    max_chars: int = MAX_TEXT_CHARS
 
     def sensitive_words(self):
         """The sensitive-word step with this run's lexicons and allowlists, whether or not ``sensitive`` is one of

@@ -2,7 +2,8 @@
 import random
 
 from tuwen.pipeline.progress import Progress, ProgressConfig
-from tuwen.pipeline.stages import KEPT, REJECTED, Kept, Rejected, _rank_bucket, _resolve_key_group
+from tuwen.pipeline.records import KEPT, REJECTED, Kept, Rejected
+from tuwen.pipeline.sharding import _rank_bucket, _resolve_key_group
 from tuwen.transforms import shards as fmt
 
 
@@ -84,3 +85,35 @@ def test_the_pairs_of_local_jsonl_and_parquet_inputs_are_counted_and_others_are_
     assert count_pairs(files) == 10
     assert count_pairs(files + [InputFile(str(tmp_path / "c.tar"), "c.tar", "tar")]) is None
     assert count_pairs([InputFile("gs://bucket/a.jsonl", "a.jsonl", "jsonl")]) is None
+
+
+def test_the_fused_stage_reads_a_referenced_image_through_beams_filesystems_remote_ones_too(tmp_path):
+    import io
+
+    from apache_beam.io.localfilesystem import LocalFileSystem
+    from PIL import Image
+
+    from tuwen.pipeline.check_and_stage import _CheckPairs
+    from tuwen.pipeline.records import Ident
+    from tuwen.transforms.image import ImageConfig
+    from tuwen.transforms.text_steps import TextStepsConfig
+
+    class RemoteStandIn(LocalFileSystem):  # defining it registers the scheme with Beam's FileSystems, alone
+        @classmethod
+        def scheme(cls):
+            return "tuwen-test-remote"
+
+        def open(self, path, *args, **kwargs):
+            return super().open(path[len("tuwen-test-remote://"):], *args, **kwargs)
+
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 300), (200, 120, 40)).save(buf, format="JPEG")
+    (tmp_path / "a.jpg").write_bytes(buf.getvalue())
+    check = _CheckPairs(ImageConfig(), TextStepsConfig(steps=()), ProgressConfig())
+    check.setup()
+    pair = {"id": "r1", "source": "m.jsonl", "row": 0, "text": "一只猫坐在窗台上晒太阳",
+            "image_ref": f"tuwen-test-remote://{tmp_path}/a.jpg"}
+    out = list(check.process(pair))
+    assert len(out) == 1 and isinstance(out[0], tuple), [getattr(o, "value", o) for o in out]  # not a reject
+    ident, checked = out[0]
+    assert ident == Ident("r1", "m.jsonl", 0) and (checked.image.width, checked.image.height) == (300, 300)
