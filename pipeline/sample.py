@@ -7,8 +7,8 @@
   overlong text, missing file, malformed and non-UTF-8 lines, duplicate id, missing text);
 - ``inline.parquet``: pairs with the image bytes inline (``image_bytes``);
 - ``crawl-000.tar``: an img2dataset-style WebDataset shard (``KEY.jpg``, ``KEY.txt``, ``KEY.json``).
-Some captions carry a person name, a sensitive word, a seed boilerplate phrase, or a site suffix shared by a quarter
-of the good pairs (which the run's boilerplate mining finds).
+Some captions carry a person name, personal data (a phone number, a WeChat id), a sensitive word, a seed
+boilerplate phrase, or a site suffix shared by a quarter of the good pairs (which the run's boilerplate mining finds).
 For a relevance filter to act on, it also holds pictures a caption can describe (one to three shapes of one colour on
 a plain background): ``match-NNN`` captioned with exactly what is drawn, ``mismatch-NNN`` with another colour and
 another shape, ``dup-NNN`` exact copies of matched pairs (the copy wins: same area, smaller id) and
@@ -309,6 +309,10 @@ def generate(out: str, n_good: int = 72, seed: int = 0, n_matched: int = N_MATCH
         ("name_and_boilerplate", jpeg(picture(rng, 400, 300)), "张伟在公园里散步。查看原网页", "kept"),
         ("name_only", jpeg(picture(rng, 400, 300)), "张伟", "no_chinese"),
         ("sensitive_word", jpeg(picture(rng, 400, 300)), "街角有人在吸毒品。", "kept"),
+        # personal data (the pii step), pictures from their own rng so that the rest of the sample stays as it was
+        ("personal_data", jpeg(picture(random.Random(seed + 2), 400, 300)),
+         "车位出租，联系电话13812345678，加微信 room_2024。", "kept"),
+        ("pii_only", jpeg(picture(random.Random(seed + 3), 400, 300)), "13812345678", "no_chinese"),
     ]
     if cjk_font(40) is not None:  # a slogan the caption filters would have masked, inside the picture:
         # kept by a default run, unsafe_image_text with --image-safety nsfw,ocr (the demo's first run)

@@ -1,6 +1,6 @@
 """``tuwen text`` and ``tuwen lexicon lint``: the pipeline's text filters on JSONL, without a Beam runner.
 
-``tuwen text --text-steps normalize,boilerplate,names,sensitive [--lexicon PATH ...] [--allowlist PATH ...]
+``tuwen text --text-steps normalize,boilerplate,names,pii,sensitive [--lexicon PATH ...] [--allowlist PATH ...]
 [--boilerplate-list PATH] [--max-text-chars N]`` reads JSONL on stdin and writes one JSONL line per input line, in
 order: the input's fields, with ``text`` cleaned, plus ``edits`` (every change, in code points of the raw input text)
 and, for a line the pipeline would drop, ``dropped`` = ``{stage, reason}``. A line that is not a JSON object gets

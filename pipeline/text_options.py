@@ -41,7 +41,7 @@ def add_text_arguments(parser, steps_default: str, old_names: bool = False) -> N
     parser.add_argument(*names("--text-steps"), action=action, default=steps_default, metavar="STEPS",
                         dest="text_steps",
                         help="text steps, comma-separated, run in the fixed order normalize → boilerplate → names → "
-                             "sensitive (normalize always runs); '' for normalisation only (default: %(default)s)"
+                             "pii → sensitive (normalize always runs); '' for normalisation only (default: %(default)s)"
                              + said("--text-steps"))
     add_lexicon_arguments(parser)
     parser.add_argument("--boilerplate-list", default=None, metavar="TSV",

@@ -7,7 +7,7 @@ import pytest
 from tuwen.transforms.boilerplate import (CandidateCounter, DocumentSample, Fragment, MiningThresholds,
                                           StripBoilerplate, candidates_in, mine_boilerplate, propose_candidates,
                                           read_tsv, seed_fragments, write_tsv)
-from tuwen.transforms.text import NAME_TOKEN, TextCleaner
+from tuwen.transforms.text import NAME_TOKEN, PHONE_TOKEN, TextCleaner
 
 
 def strip(text, fragments=(), **kw):
@@ -208,6 +208,13 @@ def test_a_masked_fragment_from_a_reviewed_list_strips_whatever_name_stood_there
     assert strip("雪山下的湖 via @张小明", frags, use_seed=False) == "雪山下的湖"
     assert strip("【赌场】雪山下的湖", frags, use_seed=False) == "雪山下的湖"
     assert strip("雪山下的湖 via 张小明", frags, use_seed=False) == "雪山下的湖 via 张小明"
+
+
+def test_a_fragment_with_a_personal_data_placeholder_strips_whatever_stood_there():
+    # a mined list is masked by the pii step too: "客服电话<电话>" must still strip the number it stood for
+    frags = [Fragment(f"客服电话{PHONE_TOKEN}", "suffix", 40)]
+    assert strip("雪山下的湖 客服电话138-1234-5678", frags, use_seed=False) == "雪山下的湖"
+    assert strip("雪山下的湖 客服电话", frags, use_seed=False) == "雪山下的湖 客服电话"
 
 
 def test_reviewed_list_cleans_like_the_mined_one(tmp_path):

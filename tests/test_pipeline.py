@@ -138,6 +138,7 @@ def test_cleaned_text_is_written(result):
     assert index["fullwidth"]["text"] == "ABC相机拍的照片，很清楚！"
     assert index["name_and_boilerplate"]["text"] == "<人名>在公园里散步。"
     assert index["sensitive_word"]["text"] == "街角有人在***。"
+    assert index["personal_data"]["text"] == "车位出租，联系电话<电话>，加微信 <账号>。"
     assert not any("风景图片频道" in r["text"] for r in index.values())
     assert (index["exif_rotated"]["width"], index["exif_rotated"]["height"]) == (300, 500)
 
@@ -149,7 +150,7 @@ def test_mined_boilerplate_is_written_and_no_removed_original_reaches_the_output
     fragments = [l.split("\t") for l in lines[1:]]
     assert any("风景图片频道" in f[0] and f[1] == "suffix" and int(f[2]) >= 10 for f in fragments)
     blob = b"".join(open(p, "rb").read() for p in glob.glob(f"{out}/**/*", recursive=True) if os.path.isfile(p))
-    for original in ("张伟", "毒品", "查看原网页"):
+    for original in ("张伟", "毒品", "查看原网页", "13812345678", "room_2024"):
         assert original.encode() not in blob, original
 
 

@@ -1,7 +1,7 @@
 import pytest
 
-from tuwen.transforms.text import (NAME_TOKEN, EditedText, Normalize, Replacement, TextCleaner, has_chinese,
-                                   is_japanese)
+from tuwen.transforms.text import (MASK_TOKENS, NAME_TOKEN, EditedText, Normalize, Replacement, TextCleaner,
+                                   has_chinese, is_japanese)
 
 
 def clean(text, **kw):
@@ -82,6 +82,20 @@ def test_no_ideograph_is_not_chinese(text):
 
 def test_a_text_that_was_only_a_name_has_no_chinese_left():
     assert clean(NAME_TOKEN).dropped == ("text", "no_chinese")
+
+
+@pytest.mark.parametrize("token", MASK_TOKENS)
+def test_no_placeholder_is_chinese_text(token):  # <电话> alone is not Chinese text, like <人名>
+    assert not has_chinese(token + " " + token + "***")
+    assert clean("电话：" + token).dropped is None
+
+
+@pytest.mark.parametrize("token", MASK_TOKENS)
+def test_no_later_step_changes_the_inside_of_a_placeholder(token):
+    et = EditedText("联系13812345678")
+    et.apply("pii", [Replacement(2, 13, token)])
+    et.apply("sensitive", [Replacement(3, 5, "**")])  # inside the placeholder
+    assert et.text == "联系" + token
 
 
 def test_japanese_with_kana_is_dropped_but_a_single_no_is_chinese():

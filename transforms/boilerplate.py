@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Iterable, Iterator, Optional, Sequence, Union
 
-from tuwen.transforms.text import MASK_RUN_RE, NAME_TOKEN, Replacement
+from tuwen.transforms.text import MASK_RUN_RE, MASK_TOKENS, NAME_TOKEN, Replacement
 
 POSITIONS = ("prefix", "suffix", "anywhere")
 TSV_HEADER = ("fragment", "position", "doc_count")
@@ -192,13 +192,25 @@ class StripBoilerplate:
         return out
 
 
+# What a placeholder in a mined fragment matches in the text the boilerplate step sees (before names and pii ran):
+# a name is at most this many characters, a phone number, e-mail address or account at most PII_CHARS.
+NAME_CHARS, PII_CHARS = 12, 64
+
+
 def _fragment_pattern(fragment: str) -> str:
-    """A regex for a fragment; a ``<人名>`` in it matches a name (1-12 characters, no space), a run of k ``*`` any k
-    non-space characters — what stood there before masking."""
+    """A regex for a fragment; a ``<人名>`` in it matches a name (1-NAME_CHARS characters, no space), another
+    placeholder (``<电话>``...) personal data (1-PII_CHARS), a run of k ``*`` any k non-space characters — what stood
+    there before masking."""
     out, pos = [], 0
     for m in MASK_RUN_RE.finditer(fragment):
         out.append(re.escape(fragment[pos:m.start()]))
-        out.append(r"[^\s<>]{1,12}?" if m.group(0) == NAME_TOKEN else r"\S{%d}" % len(m.group(0)))
+        token = m.group(0)
+        if token == NAME_TOKEN:
+            out.append(r"[^\s<>]{1,%d}?" % NAME_CHARS)
+        elif token in MASK_TOKENS:
+            out.append(r"[^<>]{1,%d}?" % PII_CHARS)
+        else:
+            out.append(r"\S{%d}" % len(token))
         pos = m.end()
     out.append(re.escape(fragment[pos:]))
     return "".join(out)

@@ -21,7 +21,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "empty_text": ("text", "the text is empty or only whitespace after cleaning"),
     "text_not_string": ("text", "the `text` field is not a string"),
     "text_too_long": ("text", "the raw text is longer than --max-text-chars"),
-    "no_chinese": ("text", "no CJK ideograph left (masks such as <人名> and * do not count)"),
+    "no_chinese": ("text", "no CJK ideograph left (masks such as <人名>, <电话> and * do not count)"),
     "japanese_text": ("text", "Japanese rather than Chinese: at least 2 kana making up at least 20% of ideographs+kana"),
     # image
     "image_missing": ("image", "the image file does not exist"),

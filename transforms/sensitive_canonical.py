@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from tuwen.transforms.sensitive_lexicons import _read_text
-from tuwen.transforms.text import NAME_TOKEN
+from tuwen.transforms.text import MASK_TOKENS
 
 _BLOCK = "\x00"  # stands in the canonical stream for <人名>: no entry holds it, so no match crosses a name mask
 SEPARATOR_RE = re.compile(r"[\W_]")  # not a letter, digit or ideograph: spaces, punctuation, symbols, Cf, marks
@@ -83,11 +83,12 @@ def char_table() -> dict[int, str]:
 
 
 def canonical_chars(text: str) -> str:
-    """``text`` mapped character by character (same length): simplified, half-width, lower case; ``<人名>``
-    becomes a blocking character."""
+    """``text`` mapped character by character (same length): simplified, half-width, lower case; a placeholder
+    (``<人名>``, ``<电话>``...: MASK_TOKENS) becomes blocking characters."""
     canon = text.translate(char_table())
-    if NAME_TOKEN in text:
-        canon = canon.replace(NAME_TOKEN.translate(char_table()), _BLOCK * len(NAME_TOKEN))
+    for token in MASK_TOKENS:
+        if token in text:
+            canon = canon.replace(token.translate(char_table()), _BLOCK * len(token))
     return canon
 
 

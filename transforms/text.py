@@ -1,6 +1,6 @@
 """Text cleaning: the edit-tracking core every text step runs through, normalisation and the basic checks.
 
-A text step (normalize, boilerplate, names, sensitive) is a small Beam-free object with a ``name`` and a
+A text step (normalize, boilerplate, names, pii, sensitive) is a small Beam-free object with a ``name`` and a
 ``find(text) -> list[Replacement]`` method that says which spans of the text *as it is now* to replace.
 :class:`EditedText` applies those replacements and keeps the edits in the coordinates of the *raw* input text,
 so that ``tuwen text`` can report every change, the pipeline, ``tuwen calibrate`` and ``tuwen text`` call the same
@@ -9,8 +9,8 @@ code, and nothing a later step does can hide what an earlier one did:
 - offsets are code points into the raw text; edits never overlap;
 - a later step's replacement that overlaps earlier edits replaces them with one edit over their union, labelled
   with the later step;
-- no step may change a masked run: a replacement that touches the inside of an earlier ``<人名>`` or ``*`` mask
-  is dropped.
+- no step may change a masked run: a replacement that touches the inside of an earlier placeholder (``<人名>``, ``<电话>``...:
+  MASK_TOKENS) or ``*`` mask is dropped.
 """
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Optional, Protocol, Sequence
 
 NAME_TOKEN = "<人名>"
+# The pii step's placeholders, one per kind of personal data (transforms/pii.py).
+PHONE_TOKEN, ID_TOKEN, EMAIL_TOKEN, CARD_TOKEN, ACCOUNT_TOKEN = "<电话>", "<证件号>", "<邮箱>", "<卡号>", "<账号>"
+# What a masking step writes in place of what must never be written; none of it is Chinese text.
+MASK_TOKENS = (NAME_TOKEN, PHONE_TOKEN, ID_TOKEN, EMAIL_TOKEN, CARD_TOKEN, ACCOUNT_TOKEN)
 MASK_CHAR = "*"
 
 # Every CJK ideograph block (Unified, Extensions A-I, compatibility ideographs) and 〇. Radicals, strokes and
@@ -38,7 +42,7 @@ _IDEOGRAPH_RANGES = (
 )
 IDEOGRAPH_RE = re.compile(f"[{_IDEOGRAPH_RANGES}]")
 KANA_RE = re.compile("[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9d]")
-MASK_RUN_RE = re.compile(re.escape(NAME_TOKEN) + "|" + re.escape(MASK_CHAR) + "+")
+MASK_RUN_RE = re.compile("|".join(map(re.escape, MASK_TOKENS)) + "|" + re.escape(MASK_CHAR) + "+")
 
 
 class Replacement(NamedTuple):
@@ -72,7 +76,7 @@ class TextStep(Protocol):
 
 
 def _is_mask(replacement: str) -> bool:
-    return NAME_TOKEN in replacement or (replacement != "" and set(replacement) <= {MASK_CHAR, " "} and
+    return any(t in replacement for t in MASK_TOKENS) or (replacement != "" and set(replacement) <= {MASK_CHAR, " "} and
                                          MASK_CHAR in replacement)
 
 
@@ -283,12 +287,12 @@ class CleanResult:
     detail: str = ""
 
 
-STEP_ORDER = ("normalize", "boilerplate", "names", "sensitive")
+STEP_ORDER = ("normalize", "boilerplate", "names", "pii", "sensitive")
 MAX_TEXT_CHARS = 1000  # a raw text longer than this is dropped as text_too_long (--max-text-chars' default)
 
 
 class TextCleaner:
-    """Runs the text steps in the fixed order normalize → boilerplate → names → sensitive, then the basic checks.
+    """Runs the text steps in the fixed order normalize → boilerplate → names → pii → sensitive, then the basic checks.
 
     ``steps`` holds the optional steps by name; normalize always runs. Beam-free: the pipeline's check stage,
     ``tuwen calibrate`` and ``tuwen text`` all call :meth:`clean` (``tuwen text`` through :meth:`clean_many`, blocks

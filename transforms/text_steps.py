@@ -50,10 +50,15 @@ class TextStepsConfig:
         return PersonNames()
 
     def masking_steps(self) -> list:
-        """The steps that hide what must never be written (names, sensitive words), as configured."""
+        """The steps that hide what must never be written (names, personal data, sensitive words), as configured,
+        in the fixed step order (mask_only applies them in list order)."""
         out = []
         if "names" in self.steps:
             out.append(self._names())
+        if "pii" in self.steps:
+            from tuwen.transforms.pii import MaskPersonalData
+
+            out.append(MaskPersonalData())
         if "sensitive" in self.steps:
             out.append(self.sensitive_words())
         return out
@@ -68,7 +73,7 @@ class TextStepsConfig:
 
 
 def mask_only(text: str, masking_steps: Sequence) -> str:
-    """``text`` with names and sensitive words masked and nothing else changed (kept columns, mined fragments)."""
+    """``text`` with names, personal data and sensitive words masked and nothing else changed (kept columns, mined fragments)."""
     et = EditedText(text)
     for step in masking_steps:
         et.apply(step.name, step.find(et.text))
