@@ -63,7 +63,7 @@ def exact_counter_baseline(texts, th):
         for c in candidates_in(t, th.max_fragment_chars):
             counts[c] = counts.get(c, 0) + 1
     keep = [c for c, n in counts.items() if n >= th.min_doc_count]
-    counter = CandidateCounter(keep, th.sketch_size)
+    counter = CandidateCounter.for_thresholds(keep, th)
     for t in texts:
         counter.add(t)
     return counter.fragments(th), len(counts)

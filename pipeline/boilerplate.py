@@ -51,7 +51,7 @@ class CountCandidatesFn(beam.CombineFn):
         self.th = thresholds
 
     def create_accumulator(self):
-        return CandidateCounter((), self.th.sketch_size)
+        return CandidateCounter.for_thresholds((), self.th)
 
     def add_input(self, acc, hits):
         return acc.add_hits(hits)
@@ -66,8 +66,8 @@ class CountCandidatesFn(beam.CombineFn):
 class _CandidateHits(beam.DoFn):
     """For each text, the candidates it carries and the hash of what remains (candidates: a side input)."""
 
-    def __init__(self, sketch_size: int):
-        self.sketch_size = sketch_size
+    def __init__(self, thresholds: MiningThresholds):
+        self.th = thresholds
         self._counter = None
         self._key = None
 
@@ -75,7 +75,7 @@ class _CandidateHits(beam.DoFn):
         if self._counter is None or candidates is not self._key:  # a new side-input value: build its matcher
             key = tuple(map(tuple, candidates))
             if self._counter is None or key != getattr(self, "_tuple_key", None):
-                self._counter, self._tuple_key = CandidateCounter(key, self.sketch_size), key
+                self._counter, self._tuple_key = CandidateCounter.for_thresholds(key, self.th), key
             self._key = candidates
         hits = self._counter.hits(text)
         if hits:
@@ -95,6 +95,6 @@ class MineBoilerplate(beam.PTransform):
     def expand(self, texts):
         candidates = texts | "SampleDocuments" >> beam.CombineGlobally(SampleDocumentsFn(self.th))
         return ((self.recount_texts if self.recount_texts is not None else texts)
-                | "FindCandidates" >> beam.ParDo(_CandidateHits(self.th.sketch_size),
+                | "FindCandidates" >> beam.ParDo(_CandidateHits(self.th),
                                                  beam.pvalue.AsSingleton(candidates))
                 | "CountCandidates" >> beam.CombineGlobally(CountCandidatesFn(self.th)))

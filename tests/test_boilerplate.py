@@ -115,6 +115,104 @@ def test_a_viral_post_copied_a_thousand_times_is_not_boilerplate():
     assert "- 新浪图片" in mined  # while furniture in the same corpus still is
 
 
+# --- reposted social posts (issue 15): what recurs beside many different remainders but is content ------------------
+
+def _reposts_bench():
+    """bench/boilerplate_reposts.py: the generated Weibo-style corpus, every character labelled."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "boilerplate_reposts", Path(__file__).resolve().parents[1] / "bench" / "boilerplate_reposts.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def reposts_corpus(posts=2000, seed=5):
+    return [t for t, _, _ in _reposts_bench().build_corpus(posts, seed)]
+
+
+def _posts(n, seed=3):
+    """Distinct ordinary posts (a counter keeps them distinct) about unrelated things."""
+    rng = random.Random(seed)
+    return [rng.choice(CONTENT).format(rng.choice(WORDS), rng.choice(WORDS)) + f"，第{i}天" for i in range(n)]
+
+
+def test_a_punctuation_only_fragment_is_never_mined():
+    # sentence-final marks after a space (where an emoticon or a link stood), on hundreds of different posts
+    texts = [p + end for p, end in zip(_posts(600), [" 。", " ！", " ！！", " ~", "。 网页链接 ！"] * 120)]
+    assert ("。", "suffix") not in candidates_in("今天的晚霞 。")
+    mined = mine_boilerplate(texts, min_doc_count=20)
+    assert not [f for f in mined if not any(c.isalpha() for c in f.fragment)], mined
+
+
+def test_an_event_hashtag_carried_by_many_posts_is_content():
+    rng = random.Random(4)
+    texts = [p + " #某市化工厂爆炸#" if rng.random() < 0.5 else "#某市化工厂爆炸# " + p for p in _posts(400)]
+    texts += [p + " 来自iPhone客户端" for p in _posts(200, seed=9)] + [p + " - 微博热搜榜" for p in _posts(200, seed=8)]
+    mined = {f.fragment for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert not any("#" in f for f in mined), mined
+    assert "- 微博热搜榜" in mined  # while furniture in the same corpus still is
+
+
+def test_no_candidate_is_cut_at_a_repost_marker():
+    cands = {f for f, _ in candidates_in("转发 //@小明: 寻人启事：孩子走失 请转发")}
+    assert not any("//" in f or f.startswith("@") or f.startswith(":") for f in cands), cands
+
+
+def test_a_viral_opening_under_different_comments_is_not_mined():
+    # the same notice reposted with each reposter's own comment: 寻人启事： recurs beside distinct remainders, but
+    # those remainders all tell the same story
+    rng = random.Random(2)
+    story = "寻人启事：王小明，男，6岁，5月3日在人民公园走失，身穿蓝色外套。有线索请联系王丽 13812345678，万分感谢！"
+    comments = ["转发", "扩散", "希望早日找到", "帮转", "太揪心了", "已转"]
+    texts = [f"{story} {rng.choice(comments)}{i}" for i in range(200)] + make_corpus(400)
+    mined = {f.fragment for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert not [f for f in mined if f in story], mined
+    assert "- 新浪图片" in mined
+
+
+def test_the_reposting_corpus_keeps_its_content_and_loses_all_its_furniture():
+    bench = _reposts_bench()
+    corpus = bench.build_corpus(2000, 5)
+    mined = mine_boilerplate([t for t, _, _ in corpus])
+    found, total, stripped, kinds = bench.measure(corpus, mined)
+    assert found == total > 300
+    assert sum(stripped.values()) == 0, (stripped, mined)
+    assert {"【每日精选】", "- 微博热搜榜"} <= {f.fragment for f in mined}  # the furniture only mining finds
+
+
+def test_a_post_beside_nothing_but_known_furniture_is_not_mined():
+    # one short post copied with different client tails and links after it: its remainders hold no word that is
+    # not furniture, so nothing tells it from a site's label
+    seed = ["网页链接", "来自iPhone客户端", "秒拍视频", "查看原网页", "展开全文", "来自Android客户端", "转发微博",
+            "图片来源于网络", "长按识别二维码", "点击阅读原文", "转载请注明出处", "扫码关注"]
+    texts = [f"为了年终奖排了一个小时队 {seed[i % 12]} {seed[(i * 5 + 3) % 12]} ！" for i in range(24)]
+    texts += make_corpus(400)
+    mined = {f.fragment for f in mine_boilerplate(texts, min_doc_count=20)}
+    assert not any("年终奖" in f for f in mined), mined
+    assert "- 新浪图片" in mined
+
+
+def test_remainder_sample_is_bounded_and_merges_whatever_the_split():
+    texts = reposts_corpus(1200)
+    th = MiningThresholds.of(min_doc_count=10, remainder_sample=8)
+    sample = DocumentSample(th.sample_size)
+    for t in texts:
+        sample.add(t)
+    cands = propose_candidates(sample.texts(), th)
+    one = CandidateCounter.for_thresholds(cands, th)
+    for t in texts:
+        one.add(t)
+    parts = [CandidateCounter.for_thresholds(cands, th) for _ in range(3)]
+    for i, t in enumerate(texts):
+        parts[(i * 5) % 3].add(t)
+    merged = parts[1].merge(parts[2]).merge(parts[0])
+    assert max(len(r) for r in one.remainders.values()) == th.remainder_sample
+    assert merged.remainders == one.remainders and merged.fragments(th) == one.fragments(th) != []
+
+
 def test_furniture_on_a_few_pages_below_the_threshold_is_not_mined():
     texts = make_corpus(200)
     texts += [f"第{i}只猫 - 小众站点" for i in range(5)]

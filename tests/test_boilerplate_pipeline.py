@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from tuwen.transforms.boilerplate import Fragment, StripBoilerplate, mine_boilerplate
 from tuwen.pipeline.boilerplate import MineBoilerplate
 
-from test_boilerplate import VIRAL, make_corpus
+from test_boilerplate import VIRAL, make_corpus, reposts_corpus
 
 # A sample smaller than the corpus, so that which documents the sample keeps matters.
 THRESHOLDS = dict(min_doc_count=20, sample_size=150)
@@ -58,6 +58,15 @@ def test_two_worker_processes_and_shuffled_input_mine_the_same_list(tmp_path):
 def test_two_in_memory_workers_and_reversed_input_mine_the_same_list(tmp_path):
     texts = _corpus()
     assert _mine_in_beam(texts[::-1], 2, "in_memory", tmp_path) == mine_boilerplate(texts, **THRESHOLDS)
+
+
+def test_reposted_posts_mine_in_beam_what_the_beam_free_miner_mines(tmp_path):
+    # the remainder samples that tell a repost chain from furniture merge like the counts do
+    texts = reposts_corpus(1500)
+    beam_mined = _mine_in_beam(texts[::-1], 2, "in_memory", tmp_path)
+    assert beam_mined == mine_boilerplate(texts, **THRESHOLDS)
+    fragments = {f.fragment for f in beam_mined}
+    assert "- 微博热搜榜" in fragments and not any("寻人启事" in f or "#" in f for f in fragments)
 
 
 def test_mined_list_feeds_the_stripping_step_as_a_side_input():

@@ -15,12 +15,20 @@ tails. This module holds
      bottom-k sample: the same documents whatever the order or the split); the candidates are the fragments
      that recur in the sample;
   2. :class:`CandidateCounter` recounts those candidates exactly over the whole corpus: the number of documents
-     carrying each, and a bottom-k sketch of the hashes of *what the rest of the document was*.
+     carrying each, a bottom-k sketch of the hashes of *what the rest of the document was* (its remainder), and
+     the few remainders with the smallest hashes themselves.
 
   The second count is what tells furniture from repeated content: a site's suffix comes with thousands of
-  different captions, while a viral post copied a thousand times comes with one. A fragment is boilerplate when
-  it is in at least ``min_doc_count`` documents and its documents' remainders are at least
-  ``min_distinct_share`` distinct;
+  different captions, while a viral post copied a thousand times comes with one. But a post reposted with each
+  reposter's own comment comes with many different remainders too, and so does a reposter's comment under a few
+  viral posts: what tells them from furniture is that their remainders tell one story (or a few), while
+  furniture's are about unrelated things. So a fragment is boilerplate when it is in at least ``min_doc_count``
+  documents, its documents' remainders are at least ``min_distinct_share`` distinct, at most
+  ``max_near_copy_share`` of the sampled remainders have a near copy among the others, and it holds no piece
+  refused that way (a whole copied post under different comments holds its last sentence). Some fragments are
+  never candidates whatever the counts (:func:`is_content_shaped`): no letter or ideograph (a sentence-final
+  。 or ！), a hashtag (``#某地大爆炸#``), a repost marker (``//@name:``); and a document counts for a fragment only
+  when its remainder has words besides known furniture;
 - :func:`mine_boilerplate`, both passes over an in-memory list (for ``tuwen text``; the pipeline runs the same
   accumulators in Beam, :mod:`tuwen.pipeline.boilerplate`);
 - :func:`read_tsv` / :func:`write_tsv` for ``boilerplate_mined.tsv`` (``fragment``, ``position``, ``doc_count``).
@@ -29,6 +37,7 @@ Beam-free. Hashes come from hashlib, never Python's ``hash()`` (which differs be
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import io
@@ -77,7 +86,19 @@ _SEP_CHARS = " \t|｜¦-–—_:：·•»«/\\~～【】[]()（）「」『』"
 _SEP_RUN_RE = re.compile("[" + re.escape(_SEP_CHARS) + "]+")
 _BRACKETED_RE = re.compile(r"【[^【】]{1,20}】|\[[^\[\]]{1,20}\]")
 # "via @someone", "转发自 xxx", "分享自 xxx" tails: the marker and what follows it to the end
-_TAIL_RE = re.compile(r"(?:\bvia\b|转发自|转自|分享自|//@)[^\n]{0,40}$", re.IGNORECASE)
+_TAIL_RE = re.compile(r"(?:\bvia\b|转发自|转自|分享自)[^\n]{0,40}$", re.IGNORECASE)
+# A repost chain's marker, "//@name:": what stands on either side of it is people's words (a comment, the post it
+# quotes), never a site's, so no candidate is cut there.
+_REPOST_MARK_RE = re.compile(r"//\s*@[^\s/:：@]{1,30}[:：]?")
+# A hashtag (#某地大爆炸#) names what a post is about: content, however many posts carry it.
+_HASHTAG_RE = re.compile(r"#[^#\s]{1,30}#")
+
+
+def is_content_shaped(fragment: str) -> bool:
+    """Never furniture, whatever the counts: no letter or ideograph (sentence-final 。！, a separator run), a
+    hashtag, or a repost marker."""
+    return (not _has_words(fragment) or bool(_HASHTAG_RE.search(fragment))
+            or bool(_REPOST_MARK_RE.search(fragment)))
 
 
 def _load_seed() -> list[Fragment]:
@@ -270,7 +291,7 @@ def _merge(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 
 @dataclass(frozen=True)
 class MiningThresholds:
-    """The miner's options (all are ``tuwen run`` / ``mine_boilerplate`` keyword options).
+    """The miner's options (``mine_boilerplate`` keyword options; ``tuwen run`` has flags for some).
 
     - ``sample_size``: distinct documents kept by the bottom-k sample that proposes candidates;
     - ``min_sample_count``: sampled documents a fragment must recur in to become a candidate;
@@ -279,7 +300,9 @@ class MiningThresholds:
     - ``min_distinct_share``: share of those documents whose remainder (the document without the fragment) is
       distinct — near 1 for furniture, near 0 for a copied post;
     - ``max_fragment_chars``: longest fragment considered;
-    - ``sketch_size``: hashes kept per candidate to count distinct remainders (exact below it, estimated above).
+    - ``sketch_size``: hashes kept per candidate to count distinct remainders (exact below it, estimated above);
+    - ``near_copy_overlap``, ``max_near_copy_share``, ``remainder_sample``, ``remainder_chars``: what tells a
+      repost chain from furniture (see their comments).
     """
 
     sample_size: int = 20000
@@ -289,6 +312,18 @@ class MiningThresholds:
     min_distinct_share: float = 0.5
     max_fragment_chars: int = 40
     sketch_size: int = 256
+    # Guard reposted content: a fragment whose remainders tell one story, or a few, is content, whatever its number
+    # of distinct remainders: a viral post's opening (寻人启事：) beside the rest of the post and each reposter's
+    # comment, a rumour's first sentence beside its rest, a reposter's comment (转发, 已转) beside the few viral
+    # posts it was written under. Most of their remainders have a near copy among the others sampled (Jaccard
+    # overlap of letter/ideograph bigrams, @names left out, >= near_copy_overlap); furniture's remainders are
+    # about unrelated things and mostly have none (0-0.3 measured, 0.6 on tests' 5-template captions).
+    near_copy_overlap: float = 0.6
+    max_near_copy_share: float = 0.7
+    # Remainders kept per candidate (those with the smallest hashes: mergeable, order-independent) to measure that
+    # overlap, each cut to ``remainder_chars`` characters: memory per candidate is bounded.
+    remainder_sample: int = 32
+    remainder_chars: int = 160
 
     @classmethod
     def of(cls, **kwargs) -> "MiningThresholds":
@@ -317,7 +352,9 @@ def candidates_in(text: str, max_chars: int = 40) -> set[tuple[str, str]]:
     n = len(text)
     if n == 0:
         return out
-    seps = [m.span() for m in _SEP_RUN_RE.finditer(text)]
+    marks = [m.span() for m in _REPOST_MARK_RE.finditer(text)]
+    seps = [(s, e) for s, e in (m.span() for m in _SEP_RUN_RE.finditer(text))
+            if not any(s <= me and e >= ms for ms, me in marks)]  # never cut at a repost marker
     # prefix: text[:e] for the first few separator runs ending at e, when it holds non-separator characters and
     # leaves some text after it
     for s, e in seps[:4]:
@@ -339,7 +376,7 @@ def candidates_in(text: str, max_chars: int = 40) -> set[tuple[str, str]]:
         out.add((m.group(0).strip(), "suffix"))
     for m in _BRACKETED_RE.finditer(text):
         out.add((m.group(0), "anywhere"))
-    return out
+    return {c for c in out if not is_content_shaped(c[0])}
 
 
 _SPACES_RE = re.compile(r"\s+")
@@ -418,46 +455,93 @@ def propose_candidates(sample_texts: Sequence[str], th: MiningThresholds) -> lis
 class CandidateCounter:
     """Pass 2: exact document counts of the candidates, and a bottom-k sketch of their remainders' hashes.
 
-    Memory: per candidate one count and at most ``sketch_size`` hashes, whatever the corpus size."""
+    Memory: per candidate one count, at most ``sketch_size`` hashes and ``remainder_sample`` remainders of at most
+    ``remainder_chars`` characters, whatever the corpus size."""
 
-    __slots__ = ("candidates", "sketch_size", "counts", "sketches", "_matcher")
+    __slots__ = ("candidates", "sketch_size", "remainder_sample", "remainder_chars", "counts", "sketches",
+                 "remainders", "_matcher")
 
-    def __init__(self, candidates: Sequence[tuple[str, str]], sketch_size: int = 256):
+    def __init__(self, candidates: Sequence[tuple[str, str]], sketch_size: int = 256,
+                 remainder_sample: int = MiningThresholds.remainder_sample,
+                 remainder_chars: int = MiningThresholds.remainder_chars):
         self.candidates = tuple(sorted({(f, p) for f, p in candidates}))
         self.sketch_size = sketch_size
+        self.remainder_sample = remainder_sample
+        self.remainder_chars = remainder_chars
         self.counts: dict[tuple[str, str], int] = {}
         self.sketches: dict[tuple[str, str], list[int]] = {}
+        # per candidate the remainder_sample (hash, remainder) pairs with the smallest hashes
+        self.remainders: dict[tuple[str, str], list[tuple[int, str]]] = {}
         self._matcher = None
+
+    @classmethod
+    def for_thresholds(cls, candidates: Sequence[tuple[str, str]], th: "MiningThresholds") -> "CandidateCounter":
+        return cls(candidates, th.sketch_size, th.remainder_sample, th.remainder_chars)
 
     def _candidates_of(self, text: str) -> list[tuple[str, str]]:
         if self._matcher is None:
             self._matcher = _CandidateMatcher(self.candidates)
         return self._matcher.match(text)
 
-    def hits(self, text: str) -> list[tuple[tuple[str, str], int]]:
-        """``(candidate, hash of the remainder)`` for each candidate ``text`` carries."""
+    def hits(self, text: str) -> list[tuple[tuple[str, str], int, str]]:
+        """``(candidate, hash of the remainder, the remainder cut to remainder_chars)`` for each candidate
+        ``text`` carries."""
         if not isinstance(text, str) or not text.strip():
             return []
         out = []
         for cand in self._candidates_of(text):
             rest = remainder(text, *cand)
-            if not rest:
-                continue  # the fragment is the whole document: nothing tells furniture from content
-            out.append((cand, _h64(rest)))
+            if not _has_words(_seed_re().sub("", rest)):
+                # the fragment is all the words of the document but known furniture (网页链接, 来自iPhone客户端):
+                # nothing tells furniture from content
+                continue
+            out.append((cand, _h64(rest), demarkup(rest)[:self.remainder_chars]))
         return out
 
-    def add_hits(self, hits: Iterable[tuple[tuple[str, str], int]]) -> "CandidateCounter":
-        for cand, h in hits:
+    def add_hits(self, hits: Iterable[tuple[tuple[str, str], int, str]]) -> "CandidateCounter":
+        for cand, h, rest in hits:
             cand = tuple(cand)
             self.counts[cand] = self.counts.get(cand, 0) + 1
             self._sketch_add(cand, [h])
+            self._remainders_add(cand, [(h, rest)])
         return self
+
+    def _remainders_add(self, cand, pairs: Iterable[tuple[int, str]]) -> None:
+        old = self.remainders.get(cand, [])
+        pairs = list(pairs)
+        if len(old) >= self.remainder_sample and all(h > old[-1][0] for h, _ in pairs):
+            return  # (the common case once the sample is full: nothing smaller)
+        kept = dict(old)
+        kept.update(pairs)
+        self.remainders[cand] = sorted(kept.items())[: self.remainder_sample]
+
+    def near_copy_share(self, cand, near: float = MiningThresholds.near_copy_overlap) -> float:
+        """The share of the sampled remainders whose letter/ideograph bigrams overlap another's by at least
+        ``near`` (Jaccard; 0 below two remainders): low beside unrelated texts (furniture), high beside one
+        story's or a few stories' words (a repost chain)."""
+        grams = [_bigrams(r) for _, r in self.remainders.get(cand, ())]
+        grams = [g for g in grams if g]
+        if len(grams) < 2:
+            return 0.0
+        has_copy = [False] * len(grams)
+        for i in range(len(grams)):
+            for j in range(i + 1, len(grams)):
+                if (not has_copy[i] or not has_copy[j]) and len(grams[i] & grams[j]) >= near * len(grams[i] | grams[j]):
+                    has_copy[i] = has_copy[j] = True
+        return sum(has_copy) / len(grams)
+
+    def is_story(self, cand, th: MiningThresholds) -> bool:
+        """Whether ``cand``'s remainders tell a story, or a few (see :class:`MiningThresholds`)."""
+        return self.near_copy_share(cand, th.near_copy_overlap) > th.max_near_copy_share
 
     def add(self, text: str) -> "CandidateCounter":
         return self.add_hits(self.hits(text))
 
     def _sketch_add(self, cand, hashes: Iterable[int]) -> None:
         sk = self.sketches.setdefault(cand, [])
+        hashes = list(hashes)
+        if len(sk) >= self.sketch_size and all(h > sk[-1] for h in hashes):
+            return  # (the common case once the sketch is full: nothing smaller)
         merged = sorted(set(sk).union(hashes))[: self.sketch_size]
         self.sketches[cand] = merged
 
@@ -465,6 +549,7 @@ class CandidateCounter:
         for cand, n in other.counts.items():
             self.counts[cand] = self.counts.get(cand, 0) + n
             self._sketch_add(cand, other.sketches.get(cand, ()))
+            self._remainders_add(cand, other.remainders.get(cand, ()))
         return self
 
     def distinct_remainders(self, cand) -> float:
@@ -476,27 +561,53 @@ class CandidateCounter:
         return (self.sketch_size - 1) * (2 ** 64) / kth
 
     def fragments(self, th: MiningThresholds) -> list[Fragment]:
-        out = []
+        out, story = [], set()
         for cand, n in self.counts.items():
             if n < th.min_doc_count:
                 continue
             if min(self.distinct_remainders(cand), n) / n < th.min_distinct_share:
                 continue
+            if self.is_story(cand, th):
+                story.add(cand[0])
+                continue
             out.append(Fragment(cand[0], cand[1], n))
+        # a fragment holding a piece of a story holds content: the whole of a copied post under different comments
+        # (its remainders are only the comments) holds its last sentence (whose remainders share the rest)
+        out = [f for f in out if not any(s in f.fragment for s in story)]
         return sort_fragments(_drop_covered(out))
 
     extract = fragments
 
     def __getstate__(self):
         return {"candidates": self.candidates, "sketch_size": self.sketch_size, "counts": self.counts,
-                "sketches": self.sketches}
+                "sketches": self.sketches, "remainder_sample": self.remainder_sample,
+                "remainder_chars": self.remainder_chars, "remainders": self.remainders}
 
     def __setstate__(self, state):
-        self.candidates = state["candidates"]
-        self.sketch_size = state["sketch_size"]
-        self.counts = state["counts"]
-        self.sketches = state["sketches"]
+        for k, v in state.items():
+            setattr(self, k, v)
         self._matcher = None
+
+
+_MENTION_RE = re.compile(r"@[^\s/:：@，,。！!？?]{1,30}")
+
+
+def _bigrams(text: str) -> set[str]:
+    """Pairs of adjacent letters or ideographs: the words a text is about, punctuation, digits and the @names of
+    a repost chain (who passed it on, not what it says) left out."""
+    text = _MENTION_RE.sub(" ", text)
+    return {text[i:i + 2] for i in range(len(text) - 1) if text[i].isalpha() and text[i + 1].isalpha()}
+
+
+@functools.lru_cache(maxsize=None)
+def _seed_re() -> re.Pattern:
+    """The seed list's fragments and markup, wherever they stand: what is known furniture in a remainder."""
+    frags = sorted({f.fragment for f in seed_fragments()}, key=lambda x: (-len(x), x))
+    return re.compile("|".join([MARKUP_RE.pattern] + [re.escape(f) for f in frags]), re.IGNORECASE)
+
+
+def _has_words(text: str) -> bool:
+    return any(c.isalpha() for c in text)
 
 
 class _CandidateMatcher:
@@ -581,7 +692,7 @@ def mine_boilerplate(texts: Iterable[str], thresholds: Optional[MiningThresholds
     sample = DocumentSample(th.sample_size)
     for t in texts:
         sample.add(t)
-    counter = CandidateCounter(propose_candidates(sample.texts(), th), th.sketch_size)
+    counter = CandidateCounter.for_thresholds(propose_candidates(sample.texts(), th), th)
     for t in texts:
         counter.add(t)
     return counter.fragments(th)
