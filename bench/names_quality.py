@@ -13,7 +13,8 @@ The file is split in two halves by line parity: the even lines were looked at wh
 written ("tune"), the odd lines were not ("held out"); both are printed, and the whole file; ``--misses`` shows
 misses of the tune half only, so that the held-out half stays a fair estimate. Last, the share of Flickr8k-CN photo
 captions (a corpus with next to no names; human captions, and with the machine-translated ones) that get a mask:
-false masks on ordinary captions. And names in photo captions, a text kind the character model never saw in
+false masks on ordinary captions, by line parity like the news file (the even lines' false masks were looked at,
+the odd lines' were not). And names in photo captions, a text kind the character model never saw in
 training (news): the same human captions with their subject (一个男人, 小女孩, 两个人...) replaced by gold names,
 or a dog's or cat's caption given an owner (A的狗在草地上奔跑); the names are drawn from the news file (``--seed``;
 even captions take names of the even lines, odd captions of the odd lines, so that the split holds), scored like
@@ -125,26 +126,31 @@ def main(argv=None) -> int:
     # Another corpus, with (nearly) no names: the Flickr8k-CN photo captions, human and machine-translated.
     flickr = Path(args.data).parents[1] / "flickr8k_cn" / "pairs.jsonl"
     if flickr.exists():
-        caps, human = [], []
-        for ln in open(flickr, encoding="utf-8"):
-            r = json.loads(ln)
-            caps += r["captions"] + r.get("captions_mt", [])
-            human += r["captions"]
-        human_masked = sum(1 for c in human if step.find(c))
-        masked_caps = masked_chars = 0
+        pairs = [json.loads(ln) for ln in open(flickr, encoding="utf-8")]
+        human = [c for r in pairs for c in r["captions"]]
+        # by line parity, like the news file: the even lines' false masks were looked at while the everyday-reading
+        # rules were written (names/everyday.py), the odd lines' were not
+        print("\nflickr8k_cn captions (no names expected), share of captions with any mask:")
+        for label, part in (("tune (even lines)", pairs[0::2]), ("held out (odd lines)", pairs[1::2]),
+                            ("all", pairs)):
+            cells = []
+            for kind in ("captions", "captions_mt"):
+                texts = [c for r in part for c in r.get(kind, [])]
+                n = sum(1 for reps in step.find_many(texts) if reps)
+                cells.append(f"{'human' if kind == 'captions' else 'machine-translated'} {n}/{len(texts):,} = "
+                             f"{n / max(1, len(texts)):.2%}")
+            print(f"  {label}: " + "; ".join(cells))
+        caps = [c for r in pairs for c in r["captions"] + r.get("captions_mt", [])]
+        masked_chars = 0
         shown = {}
-        for c in caps:
-            reps = step.find(c)
-            masked_caps += bool(reps)
+        for c, reps in zip(caps, step.find_many(caps)):
             for r in reps:
                 masked_chars += r.end - r.start
                 shown[c[r.start:r.end]] = shown.get(c[r.start:r.end], 0) + 1
         total_chars = sum(map(len, caps))
         top = sorted(shown.items(), key=lambda x: -x[1])[:12]
-        print(f"\nflickr8k_cn captions (no names expected): {len(caps):,} captions; masked in "
-              f"{masked_caps / len(caps):.2%} of captions, {masked_chars / total_chars:.3%} of characters")
-        print(f"  human captions alone: {len(human):,}; masked in {human_masked / len(human):.2%}")
-        print("  most masked:", ", ".join(f"{w} {n}" for w, n in top))
+        print(f"  all {len(caps):,} captions: {masked_chars / total_chars:.3%} of characters masked; most masked: "
+              + ", ".join(f"{w} {n}" for w, n in top))
         # split like the news file: the even captions get names of the even news lines ("tune": their misses may
         # be shown), the odd captions names of the odd lines (held out: never shown)
         parts = []

@@ -4,8 +4,11 @@ per caption, reading and writing the same JSONL. Both run on the same captions i
 
 Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10] [--no-names] [--no-sensitive]
 
-Also times `tuwen text --text-steps names` (chars/s, start-up included) on the captions at each scale and on the 2,318
-People's Daily sentences of `../shared/data/names` (news text).
+Also times `tuwen text --text-steps names` (chars/s, start-up included) on the first `--names-lines` captions (the
+human captions repeated as needed: 2,000 and 125,000 lines by default) and on the 2,318 People's Daily sentences of
+`../shared/data/names` (news text), each with a cold cache (an empty TUWEN_CACHE_DIR: jieba's tables and the name
+statistics are built and written) and warm (read back). `--cli` runs another tuwen (a checkout of an earlier
+commit: `--cli "python /path/to/launcher.py"`) on the same inputs.
 
 Inputs are built at run time from ../shared/data/flickr8k_cn (human captions, one JSON line each) into
 bench/_work/. `cold` runs give tuwen an empty matcher cache (it classifies and builds the 61k list), `warm` runs
@@ -61,6 +64,9 @@ def main(argv=None) -> int:
                     help="input sizes as multiples of the 12,500 human captions")
     ap.add_argument("--no-names", action="store_true", help="skip the name-detection timing")
     ap.add_argument("--no-sensitive", action="store_true", help="skip the sensitive-word timing (inputs still built)")
+    ap.add_argument("--names-lines", type=int, nargs="+", default=[2000, 125000],
+                    help="caption inputs of these many lines for the names timing")
+    ap.add_argument("--cli", default=f"{PY} -m tuwen.cli", help="the command that runs tuwen (for the names timing)")
     args = ap.parse_args(argv)
     shared = Path(args.shared)
     lex = shared / "lexicons" / "sensitive_public_61k.txt"
@@ -99,24 +105,50 @@ def main(argv=None) -> int:
             print(f"  tuwen text, {k} cache         {med[k]:.2f} s  {n / med[k]:>9.0f} captions/s   "
                   f"ratio {med['baseline'] / med[k]:.2f} x (goal >= 0.5)")
     if not args.no_names:
-        # Name detection through the whole command, start-up (jieba's dictionary, ~1.4 s) included: on the captions
-        # at each scale, and on the People's Daily sentences of the names bench (longer, news text).
-        news = WORK / "names_news.jsonl"
-        with open(shared / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8") as src, \
-                open(news, "w", encoding="utf-8") as f:
-            for line in src:
-                f.write(json.dumps({"text": json.loads(line)["text"]}, ensure_ascii=False) + "\n")
-        names_cmd = [PY, "-m", "tuwen.cli", "text", "--text-steps", "names"]
-        norm_cmd = [PY, "-m", "tuwen.cli", "text", "--text-steps", "normalize"]
-        print(f"\nnames: {' '.join(names_cmd)} < INPUT   (goal >= 50k chars/s; baseline: the normalize-only command)")
-        for inp in [WORK / f"captions_x{scale}.jsonl" for scale in args.scale] + [news]:
-            chars = sum(len(json.loads(line)["text"]) for line in open(inp, encoding="utf-8"))
-            t_names = statistics.median(timed(names_cmd, inp) for _ in range(args.repeat))
-            t_norm = statistics.median(timed(norm_cmd, inp) for _ in range(args.repeat))
-            print(f"  {inp.name:22s} {chars:>9,} chars in {t_names:6.2f} s = {chars / t_names:>8,.0f} chars/s whole "
-                  f"command; normalize-only {t_norm:.2f} s ({t_names / t_norm:.1f} x its time)")
+        time_names(args, shared, caps)
     print("\ncommand: .venv/bin/python bench/text_speed.py " + " ".join(argv if argv is not None else sys.argv[1:]))
     return 0
+
+
+def time_names(args, shared: Path, caps: list[str]) -> None:
+    """Name detection through the whole command, start-up included, cold and warm cache: on captions of each
+    ``--names-lines`` length and on the People's Daily sentences of the names bench (longer, news text)."""
+    news = WORK / "names_news.jsonl"
+    with open(shared / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8") as src, \
+            open(news, "w", encoding="utf-8") as f:
+        for line in src:
+            f.write(json.dumps({"text": json.loads(line)["text"]}, ensure_ascii=False) + "\n")
+    inputs = []
+    for n in args.names_lines:
+        inp = WORK / f"captions_{n}_lines.jsonl"
+        with open(inp, "w", encoding="utf-8") as f:
+            for i in range(n):
+                f.write(json.dumps({"text": caps[i % len(caps)]}, ensure_ascii=False) + "\n")
+        inputs.append(inp)
+    cli = args.cli.split()
+    names_cmd = cli + ["text", "--text-steps", "names"]
+    norm_cmd = cli + ["text", "--text-steps", "normalize"]
+    print(f"\nnames: {' '.join(names_cmd)} < INPUT   (goal >= 50k chars/s, start-up included; cold: an empty "
+          f"TUWEN_CACHE_DIR, warm: the one the cold run wrote; median of {args.repeat})")
+    for inp in inputs + [news]:
+        lines = chars = 0
+        for line in open(inp, encoding="utf-8"):
+            lines += 1
+            chars += len(json.loads(line)["text"])
+        res = {"cold": [], "warm": []}
+        for _ in range(args.repeat):
+            cache = tempfile.mkdtemp(prefix="tuwen-cache-")
+            env = dict(os.environ, TUWEN_CACHE_DIR=cache)
+            try:
+                res["cold"].append(timed(names_cmd, inp, env))
+                res["warm"].append(timed(names_cmd, inp, env))
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+        t_norm = statistics.median(timed(norm_cmd, inp) for _ in range(args.repeat))
+        cells = [f"{k} {statistics.median(v):6.2f} s = {chars / statistics.median(v):>8,.0f} chars/s"
+                 for k, v in res.items()]
+        print(f"  {inp.name:26s} {lines:>7,} lines {chars:>9,} chars: {'; '.join(cells)}; normalize-only "
+              f"{t_norm:.2f} s")
 
 
 if __name__ == "__main__":

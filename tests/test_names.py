@@ -262,19 +262,20 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
-    """Flickr8k-CN captions describe strangers in photos: at most 1 % of them may get a mask (0.58 % measured)."""
-    caps = []
-    for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl"):
-        caps += r["captions"]
-    masked_share = sum(1 for c in caps if names.find(c)) / len(caps)
-    assert masked_share <= 0.01, masked_share
+    """Flickr8k-CN captions describe strangers in photos: at most 0.4 % of them may get a mask (0.28 % measured,
+    0.58 % before names/everyday.py); the odd lines, whose false masks nobody looked at, alike."""
+    pairs = _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl")
+    for part in (pairs[0::2], pairs[1::2]):
+        caps = [c for r in part for c in r["captions"]]
+        masked_share = sum(1 for found in names.find_many(caps) if found) / len(caps)
+        assert masked_share <= 0.004, masked_share
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_names_in_photo_captions_are_found(shared_data, names):
     """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.961
-    and precision 0.987 measured on both halves."""
+    and precision 0.990 measured on both halves."""
     import importlib.util
     from pathlib import Path
 
@@ -582,3 +583,61 @@ def test_the_name_tagger_imports_first_without_a_circle():
     code = ("import tuwen.transforms.name_tagger, sys; assert 'tuwen.transforms.names.person' not in sys.modules; "
             "from tuwen.transforms.names import PersonNames; assert PersonNames().find('王晨说')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("text", [
+    "小孩子张着嘴。",          # a verb and its aspect particle (张着), never a name
+    "拉马车的男人。",          # a verb and its object, a common noun (拉/马车)
+    "四个女人滑旱冰。",
+    "小女孩戴手链。",
+    "黄狗飞溅在水中。",        # a frequent adjective and a frequent one-character noun
+    "一个凯蒂猫气球。",        # a transliteration modifying the noun right after it: a brand, a breed
+    "光膀子攀岩的男子。",      # a relative clause before a generic person noun: the man who climbs
+    "路边拉琴的老人。",
+])
+def test_everyday_readings_in_captions_are_not_names(cleaner, text):
+    assert masked(cleaner, text) == text
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("王芳的狗在草地上奔跑", f"{NAME_TOKEN}的狗在草地上奔跑"),   # an owner: 的 and an animal, not a person noun
+    ("王芳的女儿在草地上奔跑", f"{NAME_TOKEN}的女儿在草地上奔跑"),  # kin after 的 is a named person's
+    ("一个叫王莉的女孩", f"一个叫{NAME_TOKEN}的女孩"),          # a verb of naming before: a name, even before 的女孩
+    ("歌手白雪的新歌", f"歌手{NAME_TOKEN}的新歌"),              # a title before: the name reading wins
+    ("记者白雪说", f"记者{NAME_TOKEN}说"),
+    ("布朗说", f"{NAME_TOKEN}说"),                            # a transliteration before a verb of saying
+    ("戴秉国与代表团", f"{NAME_TOKEN}与代表团"),
+])
+def test_names_that_look_like_everyday_readings_keep_their_mask(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
+def test_the_jieba_tables_read_back_from_the_disk_cache_are_jiebas_own(tmp_path):
+    """The prefix-frequency and tag tables the names step reads from the cache (instead of jieba's marshal cache
+    and importing jieba.posseg, ~1.4 s) are the ones jieba builds, and the HMM tables read without importing
+    jieba.posseg are its own; a fresh process writes the cache, the next one reads it."""
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pickle; from tuwen.transforms.names import resources as r; tok, tags, _, _ = r.jieba_tables(); "
+        "r.posseg_hmm(); sys.stdout.buffer.write(pickle.dumps(('jieba.posseg' in sys.modules, tok.total, "
+        "len(tok.FREQ), sum(tok.FREQ.values()), sorted(tags.items())[::997])))"
+    )
+    env = dict(os.environ, TUWEN_CACHE_DIR=str(tmp_path))
+    runs = [pickle.loads(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                                        check=True).stdout) for _ in range(2)]
+    assert list((tmp_path / "jieba").glob("*.pkl"))
+    assert runs[0][0] and not runs[1][0]  # the first built the tables through jieba.posseg, the second did not
+    assert runs[0][1:] == runs[1][1:]
+    import jieba.posseg
+
+    from tuwen.transforms.names import resources as names_resources
+
+    names_resources.posseg_hmm.cache_clear()
+    try:
+        assert names_resources.posseg_hmm()[:4] == (jieba.posseg.char_state_tab_P, jieba.posseg.start_P,
+                                                    jieba.posseg.trans_P, jieba.posseg.emit_P)
+    finally:
+        names_resources.posseg_hmm.cache_clear()

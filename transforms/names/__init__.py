@@ -52,13 +52,14 @@ The package, one module per family of rules (each pass a function ``pass_name(kb
 ``(start, end)`` spans to ``found``; :class:`~tuwen.transforms.names.person.PersonNames` calls them in order):
 
 - ``person`` — the step and its pass order; ``tagger_runs`` — the learnt model's veto and additions;
+  ``everyday`` — the last say: spans that read as everyday words in the text's grammar (张着, 拉/马车, 攀岩/的/女孩);
 - ``chinese`` — word-by-word Chinese and Japanese names; ``candidates`` — surname positions wherever jieba cut;
   ``hmm`` — names jieba's HMM proposes (and a faster Viterbi); ``titles`` — titles, kinship words, 姓;
   ``foreign`` — transliterated names; ``famous`` — well-known people; ``grow`` — passes that grow finds;
 - ``context`` (one text's words), ``edges`` (where a name may start and end), ``knowledge`` (lexicons, name model
-  and given-name scores together), ``lexicons``, ``model`` (the name statistics), ``resources`` (jieba and the
-  statistics, loaded once per process; shared with :mod:`tuwen.transforms.name_tagger`) and ``thresholds`` (every
-  policy number, named once).
+  and given-name scores together), ``lexicons``, ``model`` (the name statistics), ``resources`` (jieba's tables and
+  the statistics, loaded once per process and cached on disk; shared with :mod:`tuwen.transforms.name_tagger`) and
+  ``thresholds`` (every policy number, named once).
 """
 from __future__ import annotations
 

@@ -31,8 +31,10 @@ class Context:
 
     def title_before(self, pos: int) -> bool:
         """Does a [before] title of two or more characters end at ``pos``?"""
-        text = self.text
-        return any(text[max(0, pos - ln):pos] in self.lex.titles_before for ln in (4, 3, 2) if pos >= ln)
+        text, lex = self.text, self.lex
+        if pos < 2 or text[pos - 1] not in lex.titles_before_last:  # most positions: no title ends there
+            return False
+        return any(text[max(0, pos - ln):pos] in lex.titles_before for ln in (4, 3, 2) if pos >= ln)
 
     def context_at(self, pos: int) -> bool:
         """Does a verb of saying (or a title of two or more characters) start at ``pos``?"""

@@ -92,8 +92,9 @@ def _viterbi(obs: str):
     """jieba.posseg.viterbi.viterbi with the same model and result, faster: each state looks only at the states
     that can precede it, and its emission is computed once instead of once per predecessor."""
     global _REVERSE_TRANS
-    from jieba.posseg import char_state_tab_P as states, emit_P as emit_p, start_P as start_p, trans_P as trans_p
-    from jieba.posseg.viterbi import MIN_FLOAT, MIN_INF
+    from tuwen.transforms.names.resources import posseg_hmm
+
+    states, start_p, trans_p, emit_p, MIN_FLOAT, MIN_INF = posseg_hmm()
 
     if _REVERSE_TRANS is None:
         rev: dict = {}

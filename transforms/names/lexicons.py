@@ -82,6 +82,7 @@ class Lexicons:
                 current.extend(ln.split())
         self.titles_after = frozenset(sections.get("after", ()))
         self.titles_before = frozenset(sections.get("before", ()))
+        self.titles_before_last = frozenset(t[-1] for t in self.titles_before)
         self.name_prefixes = frozenset(sections.get("prefix", ()))
         self.context_after = frozenset(_words(lexicon_lines("name_context.txt")))
         self.given_stopchars = _chars(lexicon_lines("name_given_stopchars.txt"))

@@ -1,5 +1,11 @@
 """What the names step loads once per process: jieba's tokenizer and tag table, the name statistics computed from
-its dictionary (cached on disk between processes), and the traditional → simplified character table.
+its dictionary, jieba.posseg's character HMM, and the traditional → simplified character table.
+
+Start-up is most of a short run's time, so what jieba builds from its dictionary (the prefix-frequency table and
+the word → tag table: about 1.4 s from jieba's own marshal cache and ``dict.txt``) and the name statistics are
+kept in the disk cache (:mod:`tuwen.transforms.diskcache`) keyed by the dictionary's bytes and jieba's version, and
+read back in about 0.4 s; ``jieba.posseg`` itself, which parses ``dict.txt`` again when imported, is never imported:
+its HMM tables are read from their modules on first use.
 
 Shared with :mod:`tuwen.transforms.name_tagger`, which cuts text the same way and reads the same statistics.
 """
@@ -19,6 +25,10 @@ _JIEBA = None  # (tokenizer, word -> tag, character -> given-name score, name mo
 
 # The modules whose code computes the cached statistics: a change to any of them makes a new cache key.
 _STATISTICS_CODE = ("model.py", "lexicons.py")
+# The shape of the cached jieba tables (FREQ, total, tags): a new shape takes a new number, so a new key.
+_JIEBA_TABLES_FORMAT = b"jieba-tables-1"
+# Cache files kept per folder: every dictionary or code change makes a new key, old files would pile up.
+_KEEP = 4
 
 
 def jieba_tables() -> tuple:
@@ -29,40 +39,122 @@ def jieba_tables() -> tuple:
         with _JIEBA_LOCK:
             if _JIEBA is None:
                 import jieba
-                import jieba.posseg
 
                 jieba.setLogLevel(logging.WARNING)
-                jieba.dt.check_initialized()
-                tags = jieba.posseg.dt.word_tag_tab
+                tags = _initialise_jieba(jieba.dt)
                 _JIEBA = (jieba.dt, tags, *name_statistics(tags, jieba.dt.FREQ))
     return _JIEBA
 
 
-def statistics_cache_path() -> Optional[Path]:
-    """Where the name statistics of this code, these lexicons and this jieba dictionary are kept between
-    processes (see :mod:`tuwen.transforms.diskcache`); None when there is no such place."""
-    import hashlib
-    import importlib.util
+def _initialise_jieba(tokenizer) -> dict:
+    """Make jieba's default ``tokenizer`` ready (its prefix-frequency table) and return the dictionary's word -> tag
+    table (what ``jieba.posseg.dt.word_tag_tab`` holds): both read back from the disk cache when this dictionary's
+    tables are there, else built by jieba as usual and written to the cache."""
+    import sys
 
     from tuwen.transforms import diskcache
 
-    root = diskcache.cache_root()
-    if root is None:
-        return None
+    posseg = sys.modules.get("jieba.posseg")
+    if tokenizer.initialized and posseg is not None:  # someone in this process already paid for both
+        return posseg.dt.word_tag_tab
+    path = _cache_path("jieba", _JIEBA_TABLES_FORMAT)
+    cached = diskcache.load(path) if _default_dictionary(tokenizer) else None
+    if isinstance(cached, tuple) and len(cached) == 3 and isinstance(cached[0], dict) and isinstance(cached[2], dict):
+        freq, total, tags = cached
+        with tokenizer.lock:
+            if not tokenizer.initialized:
+                tokenizer.FREQ, tokenizer.total = freq, total
+                tokenizer.initialized = True
+        if tokenizer.FREQ is freq:
+            return tags
+    tokenizer.check_initialized()
+    import jieba.posseg
+
+    tags = jieba.posseg.dt.word_tag_tab
+    if _default_dictionary(tokenizer):
+        # the tag table's words are the frequency table's: one string object each, so the file holds each once
+        words = {w: w for w in tokenizer.FREQ}
+        shared = {words.get(w, w): t for w, t in tags.items()}
+        diskcache.save(path, (tokenizer.FREQ, tokenizer.total, shared), keep=_KEEP)
+    return tags
+
+
+def _default_dictionary(tokenizer) -> bool:
+    import jieba
+
+    return tokenizer.dictionary == jieba.DEFAULT_DICT and not tokenizer.user_word_tag_tab
+
+
+@functools.lru_cache(maxsize=1)
+def _jieba_dictionary_digest() -> Optional[bytes]:
+    """A digest of jieba's default dictionary and version (what every cached table here is computed from); None
+    when there is no file to key on (a zipped package)."""
+    import hashlib
+    import importlib.util
+
     try:
         import jieba
 
         spec = importlib.util.find_spec("jieba")
         jdict = Path(list(spec.submodule_search_locations)[0]) / "dict.txt"
         h = hashlib.sha256()
-        for name in _STATISTICS_CODE:
-            h.update((Path(__file__).parent / name).read_bytes())
-        h.update(resources.files("tuwen.lexicons").joinpath("surnames_chinese.txt").read_bytes())
-        h.update(jdict.read_bytes())  # ~5 MB, ~10 ms: the tags and counts the statistics come from
+        h.update(jdict.read_bytes())  # ~5 MB, ~10 ms
         h.update(str(getattr(jieba, "__version__", "")).encode())
-    except (OSError, TypeError, AttributeError):  # no jieba file to key on, a zipped package: no cache
+    except (OSError, TypeError, AttributeError):
         return None
-    return root / "names" / f"{h.hexdigest()[:32]}.pkl"
+    return h.digest()
+
+
+def _cache_path(folder: str, *parts: bytes) -> Optional[Path]:
+    """The cache file of ``folder`` keyed by jieba's dictionary and ``parts``; None when there is no cache."""
+    import hashlib
+
+    from tuwen.transforms import diskcache
+
+    root = diskcache.cache_root()
+    digest = _jieba_dictionary_digest()
+    if root is None or digest is None:
+        return None
+    h = hashlib.sha256(digest)
+    for part in parts:
+        h.update(part)
+    return root / folder / f"{h.hexdigest()[:32]}.pkl"
+
+
+@functools.lru_cache(maxsize=1)
+def posseg_hmm() -> tuple:
+    """jieba.posseg's character HMM: (char -> states, start, transition, emission log-probabilities, MIN_FLOAT,
+    MIN_INF), read from its modules without importing ``jieba.posseg`` (whose import parses jieba's whole
+    dictionary again, ~0.4 s); the package's own tables when it is already imported."""
+    import importlib.util
+    import sys
+
+    posseg = sys.modules.get("jieba.posseg")
+    if posseg is not None:
+        viterbi = sys.modules["jieba.posseg.viterbi"]  # (the package's ``viterbi`` is the function)
+        return (posseg.char_state_tab_P, posseg.start_P, posseg.trans_P, posseg.emit_P, viterbi.MIN_FLOAT,
+                viterbi.MIN_INF)
+    import jieba
+
+    folder = Path(jieba.__file__).parent / "posseg"
+    mods = {}
+    for name in ("char_state_tab", "prob_start", "prob_trans", "prob_emit", "viterbi"):
+        spec = importlib.util.spec_from_file_location(f"_tuwen_jieba_posseg_{name}", folder / f"{name}.py")
+        mods[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mods[name])
+    return (mods["char_state_tab"].P, mods["prob_start"].P, mods["prob_trans"].P, mods["prob_emit"].P,
+            mods["viterbi"].MIN_FLOAT, mods["viterbi"].MIN_INF)
+
+
+def statistics_cache_path() -> Optional[Path]:
+    """Where the name statistics of this code, these lexicons and this jieba dictionary are kept between
+    processes (see :mod:`tuwen.transforms.diskcache`); None when there is no such place."""
+    try:
+        code = [(Path(__file__).parent / name).read_bytes() for name in _STATISTICS_CODE]
+        code.append(resources.files("tuwen.lexicons").joinpath("surnames_chinese.txt").read_bytes())
+    except (OSError, TypeError, AttributeError):  # a zipped package: no cache
+        return None
+    return _cache_path("names", *code)
 
 
 def name_statistics(tags: dict, freqs: dict) -> tuple[dict, NameModel]:
@@ -79,7 +171,7 @@ def name_statistics(tags: dict, freqs: dict) -> tuple[dict, NameModel]:
         except (TypeError, ValueError, KeyError):  # a file of another shape: computed again
             pass
     scores, model = given_name_char_scores(tags), NameModel(tags, freqs)
-    diskcache.save(path, (scores, model.tables()), keep=4)  # every code or dictionary change makes a new key
+    diskcache.save(path, (scores, model.tables()), keep=_KEEP)
     return scores, model
 
 

@@ -14,6 +14,7 @@ from tuwen.transforms.names.edges import (
     clean_left_edge, clean_right_edge, everyday_given, everyday_inside, glue_word_cut, listed_name, name_word,
     ordinary_inside, place_follows, rare_word_cut, stands_as_person, word_rest_is_word,
 )
+from tuwen.transforms.names.everyday import everyday_reading
 from tuwen.transforms.names.knowledge import Knowledge
 from tuwen.transforms.names.lexicons import (
     BOUNDARY_AFTER, GLUE_AFTER, GLUE_BEFORE, JOINERS, JOINING, PERSON_TAGS, SAYING,
@@ -27,13 +28,14 @@ from tuwen.transforms.names.thresholds import (
 def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
     finds it gives (next to) no chance, and proposes names the rules missed, each checked against jieba's words
-    (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names)."""
+    (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names).
+    Last, what reads as everyday words in the text's grammar goes (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
     tagger = load_tagger()
     kept = {(s, e) for s, e in found if probs[s:e].max() >= MODEL_VETO or listed_name(ctx, s, e) or
             ctx.text[s:e] in kb.lex.famous}
     on = probs >= tagger.meta.get("f1_threshold", tagger.threshold)
     if not on.any():
-        return kept
+        return {(s, e) for s, e in kept if not everyday_reading(kb, ctx, s, e)}
     edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
     runs = []
     for s, e in zip(edges[0::2], edges[1::2]):
@@ -54,6 +56,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> se
             kept.add(span)
         if span != (s, e) and whole_run_ok(kb, ctx, probs, s, e):
             kept.add((s, e))
+    kept = {(s, e) for s, e in kept if not everyday_reading(kb, ctx, s, e)}
     surname_mentions(kb, ctx, kept, probs)
     return kept
 

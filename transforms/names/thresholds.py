@@ -18,9 +18,10 @@ MODEL_SURE = 0.5  # a span this sure may hold an everyday word (宋朝弟) or cu
 MODEL_CERTAIN = 0.9
 MODEL_TRUST = 0.3  # a run kept whole (whole_run_ok), or a lone surname mention: every character at least this likely
 
-# switches for ablation (bench/names_quality.py figures are with both on)
+# switches for ablation (bench/names_quality.py figures are with all on)
 TRUST_MODEL_RUNS = True  # model runs the name checks cut or refuse, kept whole when no everyday thing
 LONE_SURNAMES = True  # a surname alone, a word of its own, the model certain of it
+EVERYDAY_READINGS = True  # spans that read as everyday words in the text's grammar go (names/everyday.py)
 
 # -- the name model (nats) -------------------------------------------------------------------------------------
 # A surname and two given-name characters that jieba left unknown or split; a surname and one given-name
@@ -83,3 +84,5 @@ FREQ_SURNAME_TITLE_WORD = 500  # surname + a one-character title counted above t
 FREQ_TRANSLIT_IN_CONTEXT = 100  # words of a transliterated run with title/saying context up to this
 FREQ_TRANSLIT_RARE = 30  # words of a name-like transliterated run tagged a place, up to this
 FREQ_KNOWN_HEAD = 100  # a person word counted at least this heads a longer word before a noun (克林顿政府)
+FREQ_COMMON_ADJECTIVE = 10000  # a one-character adjective this frequent (黄, 白, 小) + a frequent noun: everyday
+FREQ_EVERYDAY_NOUN = 1000  # ... the noun at least this frequent (狗, 雪, 衣; see names/everyday.py)
