@@ -1,6 +1,7 @@
 """Option names and documented defaults of ``tuwen train|eval|finetune``; the learning-rate schedule."""
 import pytest
 
+from tuwen.trainer import cli
 from tuwen.trainer.cli import eval_parser, train_parser
 from tuwen.trainer.finetune import finetune_parser
 from tuwen.trainer.train import lr_at
@@ -10,8 +11,46 @@ def test_train_defaults_are_the_documented_ones():
     a = train_parser().parse_args(["--data", "s/{000000..000001}.tar", "--output", "out"])
     assert (a.model, a.batch_size, a.seed, a.epochs) == ("tiny", 64, 0, 1.0)
     assert a.max_steps is None and a.time_budget is None and a.precision is None  # bf16 chosen at run time
-    assert a.caption_aug == 0.0 and not a.distill and a.mlm is None and a.image_ssl is None
+    assert not a.distill and a.mlm is None and a.image_ssl is None
     assert a.grad_cache_chunk == 0 and a.resume is None and a.init is None
+
+
+def _args_train_gets(monkeypatch, *argv):
+    """The options ``tuwen train`` hands to the training loop (the loop itself replaced by a recorder)."""
+    got = []
+    monkeypatch.setattr("tuwen.trainer.train.train", lambda args: got.append(args) or 0)
+    assert cli.train_main(["--data", "d", "--output", "o", *argv]) == 0
+    return got[0]
+
+
+def test_a_default_run_trains_with_the_measured_recipe(monkeypatch):
+    a = _args_train_gets(monkeypatch)
+    assert (a.caption_aug, a.image_aug, a.patch_dropout) == (0.3, 0.5, 0.5)
+
+
+def test_patch_dropout_defaults_off_where_it_was_not_measured(monkeypatch):
+    for argv in (["--model", "base"], ["--model", "small"], ["--init", "run"], ["--model", "base", "--init", "x.pt"]):
+        a = _args_train_gets(monkeypatch, *argv)
+        assert a.patch_dropout == 0.0, argv
+        assert (a.caption_aug, a.image_aug) == (0.3, 0.5), argv  # the free parts of the recipe stay on
+    assert _args_train_gets(monkeypatch, "--model", "base", "--patch-dropout", "0.25").patch_dropout == 0.25
+
+
+def test_each_part_of_the_recipe_switches_off_with_0(monkeypatch):
+    a = _args_train_gets(monkeypatch, "--caption-aug", "0", "--image-aug", "0", "--patch-dropout", "0")
+    assert (a.caption_aug, a.image_aug, a.patch_dropout) == (0.0, 0.0, 0.0)
+    a = _args_train_gets(monkeypatch, "--patch-dropout", "0")
+    assert (a.caption_aug, a.image_aug, a.patch_dropout) == (0.3, 0.5, 0.0)
+
+
+def test_help_says_each_recipe_default_and_how_to_turn_it_off():
+    text = " ".join(train_parser().format_help().split())
+    for flag, default in (("--caption-aug P", "(default: 0.3)"), ("--image-aug MIN_SCALE", "(default: 0.5)"),
+                          ("--patch-dropout P", "Default: 0.5 for tiny from scratch")):
+        part = text[text.index(flag + " "):]
+        part = part[:part.index(" --", 1)]
+        assert default in part and "0 = off" in part, part
+    assert "(default: None)" not in text  # run-time defaults are described, not printed as None
 
 
 def test_train_accepts_every_option_the_issue_names():

@@ -65,6 +65,24 @@ def test_caption_aug_probability_0_1_and_half():
     picks = [choose_caption({**sample, "__key__": f"k{i}"}, 0.5, 0, 0) for i in range(400)]
     assert 150 < picks.count("生成的") < 250
     assert choose_caption({"__key__": "k", "txt": "原来的".encode()}, 1.0, 0, 0) == "原来的"  # no gen.txt
+    for blank in (b"", b" \n"):
+        assert choose_caption({**sample, "gen.txt": blank}, 1.0, 0, 0) == "原来的"
+
+
+def test_at_the_default_caption_aug_only_samples_with_a_generated_caption_change(tmp_path):
+    from tuwen.trainer.cli import DEFAULT_CAPTION_AUG
+
+    with_gen = synthetic_pairs(40, size=32, seed=1)
+    rows = [dict(s, id=f"g{i}") for i, s in enumerate(with_gen[:20])]
+    rows += [dict({k: v for k, v in s.items() if k != "gen_text"}, id=f"n{i}") for i, s in enumerate(with_gen[20:])]
+    write_shards(rows, tmp_path, shard_size=40)
+    samples = list(iter_tar_samples(str(tmp_path / "000000.tar")))
+    picked = {s["__key__"]: choose_caption(s, DEFAULT_CAPTION_AUG, 0, 0) for s in samples}
+    own = {s["__key__"]: s["txt"].decode() for s in samples}
+    changed = {k for k in picked if picked[k] != own[k]}
+    has_gen = {s["__key__"] for s in samples if "gen.txt" in s}
+    assert len(has_gen) == 20 and changed <= has_gen
+    assert 0 < len(changed) < 20  # some, not all, of the samples that have one
 
 
 def _stream(shard_dir, **kw):

@@ -42,6 +42,7 @@ def test_train_writes_final_checkpoints_metrics_and_plot(shards, tmp_path, capsy
     assert (run / "loss.png").stat().st_size > 1000
     out = capsys.readouterr().out
     assert "samples/s" in out and "temp" in out and "left" in out and "loss" in out
+    assert "augmentation: caption-aug 0.3, image-aug 0.5, patch-dropout 0.5 " in out  # the defaults, tiny from scratch
 
 
 @pytest.mark.slow
@@ -91,13 +92,14 @@ def test_eval_writes_recall_json_for_a_run_folder(shards, tmp_path):
 
 
 @pytest.mark.slow
-def test_init_starts_from_given_weights(shards, tmp_path):
+def test_init_starts_from_given_weights(shards, tmp_path, capsys):
     _train(shards, tmp_path / "a", "--max-steps", "2", "--seed", "1")
     # lr 0 and weight decay 0: the step changes nothing, so the final weights are exactly the --init weights
     _train(shards, tmp_path / "b", "--max-steps", "1", "--seed", "2", "--init", str(tmp_path / "a"), "--lr", "0",
            "--weight-decay", "0")
     a, b = _weights(tmp_path / "a" / "final"), _weights(tmp_path / "b" / "final")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "patch-dropout 0.0 " in capsys.readouterr().out.split("initialised from")[1]  # not measured with --init
 
 
 @pytest.mark.slow

@@ -28,14 +28,38 @@ def _patch_share(x: str) -> float:
     return v
 
 
+# The recipe measured best against open_clip's own trainer (tiny from scratch, 10 minutes, Flickr8k-CN; the figures
+# are in bench/README.md) is what a default run gets; 0 turns each part off.
+DEFAULT_CAPTION_AUG = 0.3    # share of samples trained on KEY.gen.txt, where a sample has one
+DEFAULT_IMAGE_AUG = 0.5      # random square crop covering at least this share of the image
+DEFAULT_PATCH_DROPOUT = 0.5  # FLIP patch dropout, only where it was measured:
+PATCH_DROPOUT_VARIANTS = ("tiny",)  # ... these variants, trained from scratch (not with --init)
+
+
+def default_patch_dropout(model: str, init: str | None) -> float:
+    """--patch-dropout when it is not given: DEFAULT_PATCH_DROPOUT for a variant it was measured on, trained from
+    scratch; 0 (off) for the other variants and for --init runs, where it was not measured."""
+    return DEFAULT_PATCH_DROPOUT if model in PATCH_DROPOUT_VARIANTS and not init else 0.0
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends "(default: X)" where an option has a fixed default; a None default is chosen at run time and its help
+    says how."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
 def train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="tuwen train",
         description="Contrastive pre-training of a two-tower (image, Chinese text) model on WebDataset shards. "
         "Writes DIR/final/ (model.safetensors, config.json, vocab.txt), DIR/checkpoints/step-N/, "
         "DIR/metrics.jsonl and DIR/loss.png (DIR/val_recall.png with --val-data). Multi-process: launch with "
-        "torchrun (gloo on CPU, NCCL on GPU); --batch-size is the global batch.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        "torchrun (gloo on CPU, NCCL on GPU); --batch-size is the global batch. By default it trains with the "
+        "recipe measured best against open_clip's own trainer (bench/README.md): --caption-aug, --image-aug and, "
+        "for tiny from scratch, --patch-dropout; 0 turns each off, all three 0 is plain contrastive training.",
+        formatter_class=_DefaultsFormatter)
     p.add_argument("--data", required=True, metavar="SHARDS", help="training shards: brace patterns and globs, several joined with ::")
     p.add_argument("--output", required=True, metavar="DIR", help="run folder")
     p.add_argument("--model", default="tiny", choices=["tiny", "small", "base"], help="model variant")
@@ -55,15 +79,19 @@ def train_parser() -> argparse.ArgumentParser:
                    "min(4, max(1, torch threads // 2)))")
     p.add_argument("--grad-cache-chunk", type=int, default=0, metavar="C",
                    help="gradient cache: embed C samples per chunk (0 = off)")
-    p.add_argument("--caption-aug", type=_probability, default=0.0, metavar="P",
-                   help="probability of training on KEY.gen.txt instead of KEY.txt when a sample has one")
-    p.add_argument("--image-aug", type=_probability, default=0.0, metavar="MIN_SCALE",
+    p.add_argument("--caption-aug", type=_probability, default=DEFAULT_CAPTION_AUG, metavar="P",
+                   help="probability of training on the generated caption KEY.gen.txt instead of KEY.txt; a sample "
+                   "without one always keeps its own caption; part of the measured recipe; 0 = off")
+    p.add_argument("--image-aug", type=_probability, default=DEFAULT_IMAGE_AUG, metavar="MIN_SCALE",
                    help="random resized crop: each training image is cropped to a random square covering at least "
-                   "this share of its area (seeded per sample and epoch); 0 = off (centre crop, as evaluation does)")
-    p.add_argument("--patch-dropout", type=_patch_share, default=0.0, metavar="P",
+                   "this share of its area (seeded per sample and epoch); part of the measured recipe; 0 = off "
+                   "(centre crop, as evaluation does)")
+    p.add_argument("--patch-dropout", type=_patch_share, default=None, metavar="P",
                    help="FLIP-style patch dropout while training: each step the image tower sees a random (1-P) of "
                    "its patches, so its compute per image falls to about (1-P); evaluation and saved weights always "
-                   "use every patch; 0 = off")
+                   f"use every patch; 0 = off. Default: {DEFAULT_PATCH_DROPOUT} for "
+                   f"{'/'.join(PATCH_DROPOUT_VARIANTS)} from scratch (measured there as part of the recipe), 0 for "
+                   "the other variants and with --init (not measured there)")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")
     p.add_argument("--distill-momentum", type=_probability, default=0.995, help="EMA momentum of the teacher")
@@ -94,6 +122,8 @@ def train_parser() -> argparse.ArgumentParser:
 
 def train_main(argv) -> int:
     args = train_parser().parse_args(argv)
+    if args.patch_dropout is None:
+        args.patch_dropout = default_patch_dropout(args.model, args.init)
     from .train import train
 
     return train(args)

@@ -110,10 +110,11 @@ def count_samples(urls: list[str]) -> int:
 
 
 def choose_caption(sample: dict, caption_aug: float, seed: int, epoch: int) -> str:
-    """The original caption, or (with probability ``caption_aug``) the generated one when the sample has it."""
+    """The original caption, or (with probability ``caption_aug``) the generated one when the sample has one: a
+    sample without ``gen.txt``, or with a blank one, always keeps its own caption."""
     text = sample["txt"].decode("utf-8")
     gen = sample.get("gen.txt")
-    if gen and caption_aug > 0:
+    if gen and gen.strip() and caption_aug > 0:
         rng = random.Random(f"{seed}:{epoch}:{sample['__key__']}")
         if rng.random() < caption_aug:
             return gen.decode("utf-8")
@@ -204,7 +205,7 @@ class StreamConfig:
     rank: int = 0
     world_size: int = 1
     shuffle_buffer: int = 1000
-    caption_aug: float = 0.0
+    caption_aug: float = 0.0   # 0 = off here; `tuwen train`'s defaults are in cli.py
     image_aug: float = 0.0     # random-resized-crop minimum area share (0 = off)
     decode_side: int = 0       # decode JPEGs at a reduced scale that keeps this many pixels (the model's input size)
     skip_batches: int = 0      # batches this rank already consumed (resume)

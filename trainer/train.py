@@ -205,6 +205,8 @@ def train(args) -> int:
     log.say(f"tuwen train: model {args.model}, global batch {args.batch_size} ({info.world_size} rank(s) x "
             f"{local_batch}), precision {precision}, seed {args.seed}, workers {workers}, {len(urls)} shard(s)"
             + (f", {n_samples} samples" if n_samples else "") + f", plan {plan}, output {run_dir}")
+    log.say(f"augmentation: caption-aug {args.caption_aug}, image-aug {args.image_aug}, patch-dropout "
+            f"{float(args.patch_dropout or 0)} (0 = off)")
 
     model.train()
     t_loop = time.time()
