@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Iterable, Iterator, Optional, Sequence, Union
 
-from tuwen.transforms.text import MASK_RUN_RE, MASK_TOKENS, NAME_TOKEN, Replacement
+from tuwen.transforms.text import MASK_RUN_RE, MASK_TOKENS, NAME_TOKEN, URL_RE, Replacement
 
 POSITIONS = ("prefix", "suffix", "anywhere")
 TSV_HEADER = ("fragment", "position", "doc_count")
@@ -74,11 +74,10 @@ class Fragment:
 # What always goes: markup and addresses
 # ---------------------------------------------------------------------------------------------------------------
 
-_URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
 # ASCII tag names only, so that ``<人名>`` (a mask) and Chinese in angle brackets are never taken for a tag.
 _TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]{0,200})?/?>")
 _ENTITY_RE = re.compile(r"&(?:[A-Za-z]{2,8}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
-MARKUP_RE = re.compile("|".join(p.pattern for p in (_URL_RE, _TAG_RE, _ENTITY_RE)), re.IGNORECASE)
+MARKUP_RE = re.compile("|".join(p.pattern for p in (URL_RE, _TAG_RE, _ENTITY_RE)), re.IGNORECASE)
 
 # Where furniture meets content: the separators sites put between a caption and their name. Chinese clause
 # punctuation (，。) is not among them: what follows a comma is usually content.

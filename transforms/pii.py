@@ -65,7 +65,8 @@ import datetime
 import re
 from typing import NamedTuple
 
-from tuwen.transforms.text import ACCOUNT_TOKEN, CARD_TOKEN, EMAIL_TOKEN, ID_TOKEN, PHONE_TOKEN, Replacement
+from tuwen.transforms.text import (ACCOUNT_TOKEN, CARD_TOKEN, EMAIL_TOKEN, ID_TOKEN, PHONE_TOKEN, URL_RE,
+                                   Replacement)
 
 PHONE, ID_CARD, EMAIL, BANK_CARD, ACCOUNT = "phone", "id_card", "email", "bank_card", "account"
 KINDS = (PHONE, ID_CARD, EMAIL, BANK_CARD, ACCOUNT)
@@ -161,7 +162,6 @@ _ORDER_CONTEXT_RE = re.compile(
     r"(?:订单|单号|运单|快递|物流|编号|流水号|交易号|合同号|发票号|条码|条形码|型号|货号|批号|序列号|工号|学号|车次|航班"
     r"|(?<![A-Za-z])(?:order|sn|s/n|isbn))(?:号码|号)?[ ]?[:=#]?[ ]?$", re.IGNORECASE)
 _UNIT_AFTER_RE = re.compile(r"[ ]?(?:[元块角万亿件个次人条张份台辆套岁斤克米秒%‰]|美元|千米|公里|分钟|小时)")
-_URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
 _PERSONAL_QUERY_RE = re.compile(
     r"[?&#;](?:phone|mobile|tel|mob|cell|email|mail|qq|wx|wechat|weixin|idcard|id_card|idno|card|cardno|card_no"
     r"|account)=$", re.IGNORECASE)
@@ -261,7 +261,7 @@ class MaskPersonalData:
         found = _candidates(folded)
         if not found:
             return []
-        urls = [m.span() for m in _URL_RE.finditer(text)]
+        urls = [m.span() for m in URL_RE.finditer(text)]
         if urls:
             found = [c for c in found if not _inside_url(folded, c, urls)]
         return _resolve(folded, found)

@@ -9,8 +9,8 @@ code, and nothing a later step does can hide what an earlier one did:
 - offsets are code points into the raw text; edits never overlap;
 - a later step's replacement that overlaps earlier edits replaces them with one edit over their union, labelled
   with the later step;
-- no step may change a masked run: a replacement that touches the inside of an earlier placeholder (``<人名>``, ``<电话>``...:
-  MASK_TOKENS) or ``*`` mask is dropped.
+- no step may change a masked run: a replacement that touches the inside of an earlier placeholder
+  (``<人名>``, ``<电话>``...: MASK_TOKENS) or ``*`` mask is dropped.
 """
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ PHONE_TOKEN, ID_TOKEN, EMAIL_TOKEN, CARD_TOKEN, ACCOUNT_TOKEN = "<电话>", "<�
 # What a masking step writes in place of what must never be written; none of it is Chinese text.
 MASK_TOKENS = (NAME_TOKEN, PHONE_TOKEN, ID_TOKEN, EMAIL_TOKEN, CARD_TOKEN, ACCOUNT_TOKEN)
 MASK_CHAR = "*"
+# A URL as captions carry one (the boilerplate step strips it; the pii step masks nothing inside it).
+URL_RE = re.compile(r"(?:https?://|ftp://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+", re.IGNORECASE)
 
 # Every CJK ideograph block (Unified, Extensions A-I, compatibility ideographs) and 〇. Radicals, strokes and
 # punctuation are not ideographs.
