@@ -41,7 +41,11 @@ BUCKETS = [
     ("image: other checks (open, EXIF, convert, sha256)", lambda f: f.startswith("process_image")),
     ("staging write", lambda f: f.startswith("_StagingFile.append")),
     ("shard write (tar, index)", lambda f: f.startswith(("_WriteShard.process", "write_tar"))),
-    ("pipeline stage logic (other tuwen code)", lambda f: "tuwen" in f or "/pipeline/" in f or "transforms/" in f),
+    ("perceptual hash (dedup key)", lambda f: f.startswith("perceptual_hash")),
+    ("report.html (matplotlib figures)", lambda f: f.startswith("write_report")),
+    # Not the console script's own frame ("<module> (tuwen:8)"), which is under every sample of the main thread.
+    ("pipeline stage logic (other tuwen code)",
+     lambda f: not f.startswith("<module> (tuwen:") and ("tuwen" in f or "/pipeline/" in f or "transforms/" in f)),
     ("Beam runner machinery", lambda f: "apache_beam" in f),
 ]
 

@@ -1,10 +1,14 @@
 """Pipeline speed: `tuwen run` against img2dataset and a bare Pillow loop, on the same photos, one core each.
 
-All three get the same N real-size JPEGs (bench/photos.py) and do the same CPU work: read the file, decode,
-check size and aspect ratio, re-encode as JPEG quality 90, write WebDataset shards (the Pillow loop only decodes
-and encodes: it is the floor the others pay on top of).
+All three get the same N real-size JPEGs (bench/photos.py: quality 85-95, so about half already conform to a q90
+target) and the same job: read the file, decode, check size and aspect ratio, write each image as a JPEG of quality
+at most 90 into WebDataset shards. img2dataset and the Pillow loop re-encode every image (the loop only decodes and
+encodes: the floor of that way of doing it). tuwen runs at its defaults, text steps, dedup and report.html included,
+but for its image-content check (open_nsfw, a model img2dataset has no counterpart of; bench/safety_nsfw.py measures
+it): with --reencode auto it keeps the coded data of a JPEG that already conforms (still decoding it, at 1/8 scale,
+so truncation and corrupt data fail as before) and re-encodes the rest.
 - tuwen:       .venv/bin/tuwen run --input 'SET/*.jsonl' --output OUT --overwrite --min-side 256
-               --direct_num_workers 1 --shard-size S
+               --direct_num_workers 1 --shard-size S --image-safety=
 - img2dataset: its own venv; file:// URLs, resize_mode=no (img2dataset's Resizer still decodes and re-encodes every
                image when skip_reencode is off, the default: `encode_needed = ... if self.skip_reencode else True`),
                encode_format=jpg, encode_quality=90, processes_count=1, thread_count=1, output_format=webdataset,
@@ -27,6 +31,7 @@ tool's own processes queueing behind each other on the one core, as img2dataset'
 from __future__ import annotations
 
 import argparse
+import collections
 import hashlib
 import io
 import json
@@ -44,6 +49,7 @@ from pipeline_benchkit import (  # noqa: E402
     read_tar_member, run_timed, shell_line, tuwen_version_check)
 
 TOOLS = ("tuwen", "img2dataset", "pillow")
+GOAL = 1.5  # issue 16: tuwen's pairs/s over img2dataset's, whole command, one core each
 
 
 def pillow_loop(manifest: Path, quality: int) -> int:
@@ -101,6 +107,13 @@ def outputs_of(tool: str, out: Path, result) -> tuple[int, str | None]:
         stats = json.loads((out / "stats.json").read_text())
         if stats.get("kept") != n:
             print(f"  warning: tuwen stats.json kept={stats.get('kept')} but the shards hold {n} images")
+        import pyarrow.parquet as pq
+
+        how = collections.Counter()
+        for part in sorted((out / "index").glob("*.parquet")):
+            how.update(pq.read_table(part, columns=["jpeg"]).column("jpeg").to_pylist())
+        print(f"  tuwen wrote {how['kept']} JPEGs as they were coded (--reencode auto: conforming, metadata "
+              f"stripped) and re-encoded {how['reencoded']}")
     if tool == "img2dataset" and img2dataset_successes(out) != n:
         print(f"  warning: img2dataset stats say {img2dataset_successes(out)} successes, the shards hold {n}")
     return n, first
@@ -176,8 +189,8 @@ def main(argv=None) -> int:
     if "tuwen" in rates and "img2dataset" in rates:
         whole_ratio = rates["tuwen"][0] / rates["img2dataset"][0]
         steady_ratio = rates["tuwen"][1] / rates["img2dataset"][1]
-        verdict = "meets" if whole_ratio >= 1.0 else "MISSES"
-        print(f"tuwen / img2dataset: {whole_ratio:.2f}x whole command ({verdict} the >= 1.0 goal), "
+        verdict = "meets" if whole_ratio >= GOAL else "MISSES"
+        print(f"tuwen / img2dataset: {whole_ratio:.2f}x whole command ({verdict} the >= {GOAL} goal), "
               f"{steady_ratio:.2f}x after start-up; by CPU seconds "
               f"{min(r[1] for r in results['img2dataset']['full']) / min(r[1] for r in results['tuwen']['full']):.2f}x "
               f"(contention inflates wall time, not CPU time)")
@@ -193,8 +206,10 @@ def main(argv=None) -> int:
             if member:
                 data = read_tar_member(member)
                 copied = hashlib.sha256(data).hexdigest() in source_digests
+                # A kept JPEG is the source's coded data under a fresh JFIF header: these photos carry no other
+                # segment, so it is then the source file's bytes.
                 print(f"{tool}: first output JPEG ({len(data)} bytes) "
-                      f"{'is a byte copy of a source file: NOT re-encoded' if copied else 'matches no source file: re-encoded'}")
+                      f"{'is a source file, byte for byte: kept, not re-encoded' if copied else 'matches no source file: re-encoded'}")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (2 shared cores: > 1 means "
           f"neighbours competed: wall times then include waiting for the core; 'cpu s' is the CPU time of the "
           f"whole process tree, which neighbours do not inflate)")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+import numpy as np
+
 # Markers (the byte after 0xFF).
 SOI, EOI, SOS, DQT, DHT, DRI, DNL = 0xD8, 0xD9, 0xDA, 0xDB, 0xC4, 0xDD, 0xDC
 APP0, APP14, COM = 0xE0, 0xEE, 0xFE
@@ -44,24 +46,21 @@ def _scaled(table, quality: int) -> list[int]:
     return [min(255, max(1, (v * scale + 50) // 100)) for v in table]
 
 
-_STANDARD = {q: (_scaled(_LUMA, q), _scaled(_CHROMA, q)) for q in range(1, 101)}
+# Row i: the luminance then chrominance table of quality 100 - i (highest first, so argmin's first-found tie is the
+# higher quality).
+_STANDARD = np.array([_scaled(_LUMA, q) + _scaled(_CHROMA, q) for q in range(100, 0, -1)], dtype=np.int32)
 
 
 def estimate_quality(quantization: dict) -> int:
     """The libjpeg quality (1-100) whose standard tables are nearest (L1) to these (Pillow's ``im.quantization``,
     natural order); ties go to the higher quality, so an estimate never flatters a file. Non-standard tables (camera
     firmware, editors) get the nearest standard quality, as ImageMagick's estimate does."""
-    luma = list(quantization.get(0, ()))
+    luma = np.asarray(list(quantization.get(0, ()))[:64], dtype=np.int32)
     chroma = list(quantization.get(1, ()))
-    best_q, best_err = 100, None
-    for q in range(100, 0, -1):
-        std_l, std_c = _STANDARD[q]
-        err = sum(abs(a - b) for a, b in zip(luma, std_l))
-        if len(chroma) == 64:
-            err += sum(abs(a - b) for a, b in zip(chroma, std_c))
-        if best_err is None or err < best_err:
-            best_q, best_err = q, err
-    return best_q
+    err = np.abs(_STANDARD[:, :len(luma)] - luma).sum(axis=1)
+    if len(chroma) == 64:
+        err += np.abs(_STANDARD[:, 64:] - np.asarray(chroma, dtype=np.int32)).sum(axis=1)
+    return 100 - int(np.argmin(err))
 
 
 class NotKept(Exception):
