@@ -123,7 +123,7 @@ def _grain_tiles(seed: int, count: int = 4) -> list[np.ndarray]:
     return [rng.normal(0.0, GRAIN_SIGMA, size=(1100, 1100, 3)).astype(np.int16) for _ in range(count)]
 
 
-def make_photo(i: int, seed: int, sources, grain) -> tuple[bytes, str]:
+def make_photo(i: int, seed: int, sources, grain, qualities=QUALITIES) -> tuple[bytes, str]:
     """Photo number i (JPEG bytes) and the name of its source; depends only on (seed, i)."""
     rng = random.Random(f"{seed}:{i}")
     name, src = sources[rng.randrange(len(sources))]
@@ -150,7 +150,7 @@ def make_photo(i: int, seed: int, sources, grain) -> tuple[bytes, str]:
     arr = np.asarray(im, dtype=np.int16) + tile[dy:dy + height, dx:dx + width]
     im = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
     buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=QUALITIES[rng.randrange(len(QUALITIES))])
+    im.save(buf, "JPEG", quality=qualities[rng.randrange(len(qualities))])
     return buf.getvalue(), name
 
 
@@ -162,25 +162,27 @@ def caption(i: int, seed: int, source_name: str) -> str:
         time=rng.choice(TIMES))
 
 
-def _meta(seed: int) -> dict:
-    return {"recipe": RECIPE_VERSION, "seed": seed, "sizes": SIZES, "qualities": QUALITIES, "grain": GRAIN_SIGMA,
+def _meta(seed: int, qualities=QUALITIES) -> dict:
+    return {"recipe": RECIPE_VERSION, "seed": seed, "sizes": SIZES, "qualities": list(qualities), "grain": GRAIN_SIGMA,
             "sources": sorted(SOURCES)}
 
 
-def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = False, pool: int = 0) -> Path:
-    """Make sure the manifests of a set of n pairs exist, and their photos; return the set's folder.
+def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = False, pool: int = 0,
+                  qualities=QUALITIES) -> Path:
+    """Make sure the manifests of a set of n pairs exist, and their photos; return the set's folder. Each photo's
+    JPEG quality is drawn from ``qualities`` (another mix belongs in another ``out``: a pool is one recipe).
 
     pool=0: pair i has photo i (set n{n}). pool=P: pair i has photo i % P (set n{n}-pool{P}), for memory runs
     on many pairs without generating (and storing) as many photos; ids and captions stay distinct.
     """
     if pool and pool < n:
-        ensure_photos(pool, out, seed, quiet)  # the pool's photos (and its own set)
+        ensure_photos(pool, out, seed, quiet, qualities=qualities)  # the pool's photos (and its own set)
         source_of = json.loads((out / "sources.json").read_text())
         return write_set(n, out, seed, source_of, pool)
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)
     meta_path = out / "meta.json"
-    meta = _meta(seed)
+    meta = _meta(seed, qualities)
     if meta_path.exists() and json.loads(meta_path.read_text()) != json.loads(json.dumps(meta)):
         if not quiet:
             print(f"photos: recipe or seed changed; regenerating the pool in {images}", file=sys.stderr)
@@ -200,7 +202,7 @@ def ensure_photos(n: int, out: Path = DEFAULT_OUT, seed: int = 0, quiet: bool = 
         if sources is None:
             sources = load_sources(skimage_data_dir())
             grain = _grain_tiles(seed)
-        data, name = make_photo(i, seed, sources, grain)
+        data, name = make_photo(i, seed, sources, grain, qualities)
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(data)
         os.replace(tmp, path)
@@ -237,6 +239,14 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+def parse_qualities(text: str) -> list[int]:
+    """'75,80,85' -> [75, 80, 85] (argparse type)."""
+    values = [int(q) for q in text.split(",") if q.strip()]
+    if not values or not all(1 <= q <= 100 for q in values):
+        raise argparse.ArgumentTypeError(f"qualities must be 1-100, comma-separated: {text!r}")
+    return values
+
+
 def set_summary(set_dir: Path) -> str:
     """One line: how many pairs and distinct photos, their size, and a digest of the photos' bytes in pair order."""
     rows = [json.loads(line) for line in (set_dir / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -256,8 +266,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="seed of crops, sizes, grain and captions (default 0)")
     parser.add_argument("--pool", type=int, default=0,
                         help="reuse the first POOL photos for the n pairs (pair i has photo i %% POOL); 0: one each")
+    parser.add_argument("--qualities", type=parse_qualities, default=QUALITIES,
+                        help=f"JPEG qualities to draw from, comma-separated (default {','.join(map(str, QUALITIES))}); "
+                             "another mix needs another --out")
     args = parser.parse_args(argv)
-    set_dir = ensure_photos(args.n, args.out, args.seed, pool=args.pool)
+    set_dir = ensure_photos(args.n, args.out, args.seed, pool=args.pool, qualities=args.qualities)
     print(f"photos: {set_summary(set_dir)}")
     print(f"tuwen manifest:       {set_dir / 'pairs.jsonl'}")
     print(f"img2dataset manifest: {set_dir / 'img2dataset' / 'urls.jsonl'}")

@@ -15,6 +15,9 @@ so truncation and corrupt data fail as before) and re-encodes the rest.
                min_image_size=256, max_aspect_ratio=2 (the same checks tuwen makes), other options at their defaults.
 - pillow:      a loop in a fresh Python: read the file, decode (Image.open + load; convert only if not RGB), JPEG
                q90 encode to memory.
+- tuwen-images: tuwen's own image work alone, in a loop in a fresh Python (tuwen.transforms.image.process_image
+               and the perceptual hash, defaults, --min-side 256): the floor tuwen's rules set, and so what the
+               rest of a run (start-up, text steps, dedup, shards, report) may cost within the goal.
 Each command runs under `taskset -c CPU` (the whole process tree on one core).
 
 Start-up is reported apart: each command is also run on a tiny prefix of the same photos (--tiny, default 20
@@ -48,7 +51,7 @@ from pipeline_benchkit import (  # noqa: E402
     I2D_ENV, TUWEN, VENV_PYTHON, WORK, count_tar_samples, ensure_img2dataset, img2dataset_successes, pinned,
     read_tar_member, run_timed, shell_line, tuwen_version_check)
 
-TOOLS = ("tuwen", "img2dataset", "pillow")
+TOOLS = ("tuwen", "img2dataset", "pillow", "tuwen-images")
 GOAL = 1.5  # issue 16: tuwen's pairs/s over img2dataset's, whole command, one core each
 
 
@@ -73,6 +76,26 @@ def pillow_loop(manifest: Path, quality: int) -> int:
     return 0
 
 
+def tuwen_images_loop(manifest: Path, min_side: int) -> int:
+    """tuwen's image work alone, in a loop: what its default run must do to each image (read, check, keep or
+    re-encode, the 1/8-scale preview and its perceptual hash) through the same functions, without Beam, the text
+    steps, dedup, shards or the report. Prints the count."""
+    from tuwen.transforms.dedup import perceptual_hash
+    from tuwen.transforms.image import ImageConfig, process_image
+
+    cfg = ImageConfig(min_side=min_side)
+    n = 0
+    started = time.perf_counter()
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        with open(json.loads(line)["image"], "rb") as f:
+            result = process_image(f.read(), cfg, keep_preview=True)
+        if result.ok:
+            perceptual_hash(result.preview)
+            n += 1
+    print(json.dumps({"encoded": n, "loop_s": time.perf_counter() - started}))
+    return 0
+
+
 def tool_command(tool: str, set_dir: Path, out: Path, args) -> tuple[list[str], dict]:
     """The command line (before taskset) and extra environment of one tool on one set of photos."""
     if tool == "tuwen":
@@ -93,12 +116,15 @@ def tool_command(tool: str, set_dir: Path, out: Path, args) -> tuple[list[str], 
         return cmd, dict(I2D_ENV)
     if tool == "pillow":
         return [str(VENV_PYTHON), str(Path(__file__).resolve()), "--pillow-loop", str(set_dir / "pairs.jsonl")], {}
+    if tool == "tuwen-images":
+        return [str(VENV_PYTHON), str(Path(__file__).resolve()), "--tuwen-images-loop",
+                str(set_dir / "pairs.jsonl")], {}
     raise ValueError(tool)
 
 
 def outputs_of(tool: str, out: Path, result) -> tuple[int, str | None]:
     """How many pairs the run produced, and one output image member (to show it was re-encoded)."""
-    if tool == "pillow":
+    if tool in ("pillow", "tuwen-images"):
         last = [l for l in result.output_tail.splitlines() if l.startswith("{")]
         return (json.loads(last[-1])["encoded"] if last else 0), None
     tars = sorted((out / "shards").glob("*.tar")) if tool == "tuwen" else sorted(out.glob("*.tar"))
@@ -123,6 +149,8 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--pillow-loop"]:
         return pillow_loop(Path(argv[1]), 90)
+    if argv[:1] == ["--tuwen-images-loop"]:
+        return tuwen_images_loop(Path(argv[1]), 256)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5000, help="pairs in the full run (default 5000)")
     parser.add_argument("--tiny", type=int, default=20, help="pairs in the start-up run (default 20)")
@@ -131,8 +159,15 @@ def main(argv=None) -> int:
     parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated subset of {','.join(TOOLS)}")
     parser.add_argument("--shard-size", type=int, default=1000, help="samples per shard, both tools (default 1000)")
     parser.add_argument("--tuwen-args", default="", help="extra arguments for tuwen run, e.g. '--runner FnApiRunner'")
-    parser.add_argument("--photos", type=Path, default=photos.DEFAULT_OUT, help="photo pool (bench/photos.py --out)")
+    parser.add_argument("--photos", type=Path, help="photo pool (bench/photos.py --out; default "
+                                                     f"{photos.DEFAULT_OUT}, or photos-qQ1-Q2-... for --qualities)")
+    parser.add_argument("--qualities", type=photos.parse_qualities, default=photos.QUALITIES,
+                        help=f"JPEG qualities of the photos (default {','.join(map(str, photos.QUALITIES))}: the "
+                             "issue's set; e.g. 75,80,85,90,95 for a web-like mix, one in five above q90)")
     args = parser.parse_args(argv)
+    if args.photos is None:
+        args.photos = photos.DEFAULT_OUT if args.qualities == photos.QUALITIES else photos.DEFAULT_OUT.with_name(
+            "photos-q" + "-".join(map(str, args.qualities)))
     tools = [t for t in args.tools.split(",") if t]
     if unknown := set(tools) - set(TOOLS):
         parser.error(f"unknown tools {sorted(unknown)}")
@@ -140,8 +175,8 @@ def main(argv=None) -> int:
         print(f"pipeline_speed: tuwen run is not usable yet ({why}); benchmarking the others only")
         tools.remove("tuwen")
 
-    full_set = photos.ensure_photos(args.n, args.photos, quiet=True)
-    tiny_set = photos.ensure_photos(args.tiny, args.photos, quiet=True)
+    full_set = photos.ensure_photos(args.n, args.photos, quiet=True, qualities=args.qualities)
+    tiny_set = photos.ensure_photos(args.tiny, args.photos, quiet=True, qualities=args.qualities)
     print(f"photos: {photos.set_summary(full_set)}")
     work = WORK / "speed"
     work.mkdir(parents=True, exist_ok=True)
@@ -199,6 +234,14 @@ def main(argv=None) -> int:
             if tool in rates:
                 print(f"{tool} / bare Pillow loop: {rates[tool][0] / rates['pillow'][0]:.2f}x whole command, "
                       f"{rates[tool][1] / rates['pillow'][1]:.2f}x after start-up")
+    if "tuwen-images" in rates and "img2dataset" in rates:
+        # What the goal leaves for everything but the images: start-up, text steps, dedup, shards, report.
+        i2d_s = args.n / rates["img2dataset"][0]
+        images_s = args.n / rates["tuwen-images"][0]
+        print(f"tuwen's image work alone (a loop, no Beam, no text): {rates['tuwen-images'][0]:.1f} pairs/s, "
+              f"{images_s:.2f} s = {i2d_s / images_s:.2f}x img2dataset's whole command; {GOAL}x img2dataset is "
+              f"{i2d_s / GOAL:.2f} s, leaving {i2d_s / GOAL - images_s:.2f} s for all the rest of a tuwen run"
+              + (f" (it takes {args.n / rates['tuwen'][0] - images_s:.2f} s now)" if "tuwen" in rates else ""))
     if any(first_output.values()):
         rows = [json.loads(l) for l in (full_set / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
         source_digests = {hashlib.sha256(Path(r["image"]).read_bytes()).hexdigest() for r in rows}

@@ -144,7 +144,7 @@ def raw_forward(argv: list[str]) -> int:
         ims = []
         for r in chunk:  # the pipeline's own decode (not timed: both pipeline runs pay it)
             with open(r["image"], "rb") as f:
-                res = process_image(f.read(), cfg, keep_decoded=True)
+                res = process_image(f.read(), cfg, keep_decoded=True, decoded_side=scorer.image_size)
             ims.append(res.decoded)
         txs = [texts[r["id"]] for r in chunk]
         n = len(ims)

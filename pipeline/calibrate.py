@@ -119,7 +119,7 @@ def plot_histogram(path: str, matched, shuffled, threshold: float, reference: Op
     plt.close(fig)
 
 
-def _checked_pairs(opts, files, limit: int, skipped: Counter):
+def _checked_pairs(opts, files, limit: int, skipped: Counter, decoded_side: int = 0):
     """The pairs the run would score, in input order: (id, cleaned text, decoded image); ``skipped`` counts the
     others by the reason the run would give."""
     from apache_beam.io.filesystems import FileSystems
@@ -149,7 +149,8 @@ def _checked_pairs(opts, files, limit: int, skipped: Counter):
             if pair["id"] in seen:
                 skipped["duplicate_id"] += 1
                 continue
-            out = check_pair(pair, cleaner, image_config, masking, keep_decoded=True, read_file=read_bytes)
+            out = check_pair(pair, cleaner, image_config, masking, keep_decoded=True, read_file=read_bytes,
+                             decoded_side=decoded_side)
             if isinstance(out, Dropped):
                 skipped[out.reason] += 1
                 continue
@@ -181,7 +182,7 @@ def calibrate(argv: Sequence[str]) -> int:
     scorer = load_checked_scorer(cfg)
     ids, texts, images = [], [], []
     skipped: Counter = Counter()
-    for pair_id, text, image in _checked_pairs(opts, files, args.max_pairs, skipped):
+    for pair_id, text, image in _checked_pairs(opts, files, args.max_pairs, skipped, cfg.image_size):
         ids.append(pair_id)
         texts.append(text)
         images.append(image)

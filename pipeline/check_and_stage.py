@@ -61,6 +61,7 @@ class _CheckPairs(beam.DoFn):
         self.progress_config = progress
         self.fragments = fragments  # a reviewed boilerplate list; None: the run's mined list (a side input)
         self.keep_decoded = keep_decoded
+        self.decoded_side = scorer.image_size if scorer is not None else 0  # decoded no larger than the model needs
         # With a per-process scorer, its preprocessing runs here: the small model input rides to the batch instead
         # of the decoded image, which the SDK would otherwise pickle whenever it samples element sizes.
         self.scorer_cfg = scorer if scorer is not None and not scorer.large_model else None
@@ -98,7 +99,7 @@ class _CheckPairs(beam.DoFn):
             yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, "removed_on_request", "on the removal list"))
             return
         out = check_pair(pair, self.cleaner, self.image_config, self.masking, keep_decoded=self.keep_decoded,
-                         keep_preview=self.perceptual_hash, read_file=read_bytes)
+                         keep_preview=self.perceptual_hash, read_file=read_bytes, decoded_side=self.decoded_side)
         if isinstance(out, Dropped):
             self.counters.inc(f"rejected_{out.reason}")
             yield beam.pvalue.TaggedOutput(REJECTED, reject(pair, out.reason, out.detail, out.orig_width,

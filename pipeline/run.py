@@ -215,7 +215,7 @@ def check_scorer(opts: TuwenOptions):
     except ScorerError as e:
         raise UsageError(f"--scorer {cfg.spec}: {e}") from None
     log.info("tuwen: scorer %s (%s, weights sha256 %s)", cfg.spec, scorer.kind, scorer.weights_sha256[:12])
-    return dataclasses.replace(cfg, weights_sha256=scorer.weights_sha256)
+    return dataclasses.replace(cfg, weights_sha256=scorer.weights_sha256, image_size=scorer.image_size)
 
 
 def check_safety_head(safety, scorer) -> None:

@@ -62,7 +62,7 @@ def head_parser() -> argparse.ArgumentParser:
     return p
 
 
-def labelled_images(files, image_config, skipped: Counter):
+def labelled_images(files, image_config, skipped: Counter, decoded_side: int = 0):
     """(id, label index, decoded RGB image) of each usable row, in input order; ``skipped`` counts the others by
     reason (the run's image reasons, ``missing_label``, ``bad_label``, ``duplicate_id``)."""
     from tuwen.transforms.image import process_image
@@ -89,7 +89,7 @@ def labelled_images(files, image_config, skipped: Counter):
             if isinstance(data, Dropped):
                 skipped[data.reason] += 1
                 continue
-            image = process_image(data, image_config, keep_decoded=True)
+            image = process_image(data, image_config, keep_decoded=True, decoded_side=decoded_side)
             if not image.ok:
                 skipped[image.reason] += 1
                 continue
@@ -171,7 +171,8 @@ def safety_head(argv: Sequence[str]) -> int:
     cfg = check_scorer(opts)
     scorer = load_checked_scorer(cfg)
     skipped: Counter = Counter()
-    ids, labels, emb = embed_labelled(scorer, labelled_images(files, opts.image_config(), skipped), cfg.batch_size)
+    ids, labels, emb = embed_labelled(scorer, labelled_images(files, opts.image_config(), skipped, cfg.image_size),
+                                     cfg.batch_size)
     counts = Counter(labels)
     said_skipped = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items())) or "none"
     if min(counts[0], counts[1]) < MIN_PER_CLASS:

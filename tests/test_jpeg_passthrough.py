@@ -192,3 +192,19 @@ def test_non_standard_tables_get_the_nearest_quality():
     assert estimate_quality({0: [3] * 64, 1: [3] * 64}) == 98  # flat tables, as some camera firmware writes
     assert estimate_quality({0: [2] * 64, 1: [4] * 64}) == 98
     assert estimate_quality({0: [255] * 64}) < 10
+
+
+def test_a_kept_jpeg_is_decoded_no_larger_than_the_model_needs():
+    # The scorer needs its input size (decoded_side) and nothing else needs a kept JPEG's pixels: libjpeg's DCT
+    # scaling, the smallest scale with at least that many pixels on each side. A re-encoded image is decoded in full
+    # for its encode anyway and handed on at that size.
+    kept = process_image(jpeg(photo(1024, 768), quality=80), AUTO, keep_decoded=True, decoded_side=224)
+    assert kept.kept and kept.decoded.size == (512, 384)  # 1/4 would be 256x192: under 224
+    assert process_image(jpeg(photo(1024, 768), quality=80), AUTO, keep_decoded=True).decoded.size == (1024, 768)
+    small = process_image(jpeg(photo(400, 300), quality=80), AUTO, keep_decoded=True, decoded_side=224)
+    assert small.kept and small.decoded.size == (400, 300)  # 1/2 would be 200x150
+    reencoded = process_image(jpeg(photo(1024, 768), quality=95), AUTO, keep_decoded=True, decoded_side=224)
+    assert not reencoded.kept and reencoded.decoded.size == (1024, 768)
+    both = process_image(jpeg(photo(1024, 768), quality=80), AUTO, keep_decoded=True, keep_preview=True,
+                         decoded_side=224)  # the preview (perceptual hash) is still the 1/8-scale decode
+    assert both.preview.size == (128, 96) and both.decoded.size == (512, 384)

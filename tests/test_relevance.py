@@ -333,12 +333,24 @@ def test_calibrate_scores_exactly_what_the_run_scored(scored, corpus, scorer_dir
 
     opts = PipelineOptions([f"--scorer={scorer_dir}", f"--input={corpus}/*.jsonl", "--text-steps="]) \
         .view_as(TuwenOptions)
-    rows = list(_checked_pairs(opts, expand_inputs(opts.input), 0, Counter()))
     scorer = load_checked_scorer(opts.scorer_config())
+    # decoded no larger than the model's input, as the run decodes them
+    rows = list(_checked_pairs(opts, expand_inputs(opts.input), 0, Counter(), scorer.image_size))
     img, txt = embed_in_batches(scorer, [r[2] for r in rows], [r[1] for r in rows], opts.scorer_batch_size)
     mine = dict(zip([r[0] for r in rows], pair_scores(img, txt)))
     for r in index_rows(out):
         assert mine[r["id"]] == r["score"]
+
+
+def test_the_launching_machine_tells_the_workers_the_model_input_size(scorer_dir):
+    # Workers decode a kept JPEG no larger than the scorer's input (transforms.image.process_image's decoded_side).
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from tuwen.pipeline.options import TuwenOptions
+    from tuwen.pipeline.run import check_scorer
+
+    cfg = check_scorer(PipelineOptions([f"--scorer={scorer_dir}"]).view_as(TuwenOptions))
+    assert cfg.image_size == 96 and len(cfg.weights_sha256) == 64
 
 
 def test_calibrate_helpers():

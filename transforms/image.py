@@ -62,7 +62,7 @@ class ImageResult:
     orig_width: int = 0
     orig_height: int = 0
     sha256: str = ""
-    decoded: Optional[Image.Image] = None  # the full-size RGB image, when asked for (the scorer)
+    decoded: Optional[Image.Image] = None  # the RGB image, when asked for (the scorer): see process_image
     preview: Optional[Image.Image] = None  # the upright RGB source at 1/8 scale, when asked for (perceptual hash)
     kept: bool = False  # True: the source JPEG's coded data, metadata stripped; False: re-encoded
 
@@ -185,19 +185,23 @@ def _preview(data: bytes, orientation: int) -> Image.Image:
 
 
 def process_image(data: bytes, cfg: ImageConfig, keep_decoded: bool = False,
-                  keep_preview: bool = False) -> ImageResult:
+                  keep_preview: bool = False, decoded_side: int = 0) -> ImageResult:
     """Check one image and keep or re-encode it as JPEG; never raises for bad input. ``keep_decoded`` keeps the
-    full-size RGB image on the result (``decoded``, for the scorer), ``keep_preview`` the 1/8-scale one
-    (``preview``, for the perceptual hash)."""
+    upright RGB image on the result (``decoded``, for the scorer), ``keep_preview`` the 1/8-scale one
+    (``preview``, for the perceptual hash). ``decoded_side``: the decoded image is a model's input and needs only
+    this many pixels on each side, so a kept JPEG (nothing else needs its pixels) is decoded at the smallest DCT
+    scale that keeps them, as the trainer and the open_nsfw input do; a re-encoded image is decoded in full for its
+    encode and handed on at that size; 0: full size."""
     quiet_decoders()
     # Pillow warns about a bad file (DecompressionBombWarning: we judge the size ourselves; "Corrupt EXIF data",
     # "Truncated File Read", "malformed MPO file"): its reason, if any, is the pair's, never the user's stderr.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _process(data, cfg, keep_decoded, keep_preview)
+        return _process(data, cfg, keep_decoded, keep_preview, decoded_side)
 
 
-def _process(data: bytes, cfg: ImageConfig, keep_decoded: bool, keep_preview: bool) -> ImageResult:
+def _process(data: bytes, cfg: ImageConfig, keep_decoded: bool, keep_preview: bool,
+             decoded_side: int = 0) -> ImageResult:
     if not data:
         return _fail("image_empty", "0 bytes")
     try:
@@ -226,7 +230,9 @@ def _process(data: bytes, cfg: ImageConfig, keep_decoded: bool, keep_preview: bo
         if kept is not None and (keep_preview or not keep_decoded):
             preview = _preview(data, orientation)  # without the scorer, the only decode of a kept JPEG
         if kept is None or keep_decoded:
-            if cfg.max_side and long_ > cfg.max_side and im.format == "JPEG":
+            if kept is not None and decoded_side:  # only the model's input: libjpeg's DCT scaling, no smaller
+                im.draft("RGB", (decoded_side, decoded_side))
+            elif cfg.max_side and long_ > cfg.max_side and im.format == "JPEG":
                 # Let libjpeg decode at a reduced scale (no smaller than the target) before the exact resize.
                 scale = cfg.max_side / long_
                 im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))

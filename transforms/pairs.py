@@ -72,9 +72,11 @@ def read_image_bytes(pair: dict, limit: int, read_file: ReadFile = read_local_by
 
 
 def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, masking=(),
-               keep_decoded: bool = False, keep_preview: bool = False, read_file: ReadFile = read_local_bytes):
+               keep_decoded: bool = False, keep_preview: bool = False, read_file: ReadFile = read_local_bytes,
+               decoded_side: int = 0):
     """A reader's pair → :class:`Checked` or :class:`Dropped`. Cheap text checks come first: no image is read
-    for a pair whose text fails. ``keep_decoded`` keeps the full-size RGB image on the result for the scorer,
+    for a pair whose text fails. ``keep_decoded`` keeps the decoded RGB image on the result for the scorer (no
+    larger than ``decoded_side`` needs where it can: :func:`~tuwen.transforms.image.process_image`),
     ``keep_preview`` the 1/8-scale one for the perceptual hash. ``fields["jpeg"]`` (KEY.json, index) says whether
     the source JPEG was ``kept`` (metadata stripped) or ``reencoded``. ``read_file`` reads an ``image_ref``
     (:func:`read_image_bytes`)."""
@@ -86,7 +88,8 @@ def check_pair(pair: dict, cleaner: TextCleaner, image_config: ImageConfig, mask
     data = read_image_bytes(pair, image_config.max_image_bytes, read_file)
     if isinstance(data, Dropped):
         return data
-    image = process_image(data, image_config, keep_decoded=keep_decoded, keep_preview=keep_preview)
+    image = process_image(data, image_config, keep_decoded=keep_decoded, keep_preview=keep_preview,
+                          decoded_side=decoded_side)
     if not image.ok:
         return Dropped(image.reason, image.detail, image.orig_width, image.orig_height)
     written = "kept" if image.kept else "reencoded"

@@ -27,6 +27,7 @@ class ScorerConfig:
     model_copies: Optional[int]
     write_embeddings: bool
     weights_sha256: str = ""  # filled in on the launching machine, which loads and checks the scorer first
+    image_size: int = 0  # the model's input side, filled in with the sha256: images are decoded no larger
 
 
 def round_score(value: float) -> float:
