@@ -66,7 +66,7 @@ import re
 from typing import NamedTuple
 
 from tuwen.transforms.text import (ACCOUNT_TOKEN, CARD_TOKEN, EMAIL_TOKEN, ID_TOKEN, PHONE_TOKEN, URL_RE,
-                                   Replacement)
+                                   EditedText, Replacement)
 
 PHONE, ID_CARD, EMAIL, BANK_CARD, ACCOUNT = "phone", "id_card", "email", "bank_card", "account"
 KINDS = (PHONE, ID_CARD, EMAIL, BANK_CARD, ACCOUNT)
@@ -245,13 +245,10 @@ class MaskPersonalData:
         return [Replacement(s.start, s.end, TOKENS[s.kind]) for s in self.spans(text)]
 
     def mask(self, text: str) -> str:
-        """``text`` with its personal data masked (no edit tracking)."""
-        out, pos = [], 0
-        for s in self.spans(text):
-            out += [text[pos:s.start], TOKENS[s.kind]]
-            pos = s.end
-        out.append(text[pos:])
-        return "".join(out)
+        """``text`` with its personal data masked."""
+        edited = EditedText(text)
+        edited.apply(self.name, self.find(text))
+        return edited.text
 
     def spans(self, text: str) -> list[PiiSpan]:
         """The personal data in ``text``, non-overlapping, in text order."""

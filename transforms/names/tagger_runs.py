@@ -25,6 +25,10 @@ from tuwen.transforms.names.thresholds import (
 )
 
 
+def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
+    return {(s, e) for s, e in spans if not everyday_reading(kb, ctx, s, e)}
+
+
 def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
     finds it gives (next to) no chance, and proposes names the rules missed, each checked against jieba's words
@@ -35,7 +39,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> se
             ctx.text[s:e] in kb.lex.famous}
     on = probs >= tagger.meta.get("f1_threshold", tagger.threshold)
     if not on.any():
-        return {(s, e) for s, e in kept if not everyday_reading(kb, ctx, s, e)}
+        return _without_everyday(kb, ctx, kept)
     edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
     runs = []
     for s, e in zip(edges[0::2], edges[1::2]):
@@ -56,7 +60,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> se
             kept.add(span)
         if span != (s, e) and whole_run_ok(kb, ctx, probs, s, e):
             kept.add((s, e))
-    kept = {(s, e) for s, e in kept if not everyday_reading(kb, ctx, s, e)}
+    kept = _without_everyday(kb, ctx, kept)
     surname_mentions(kb, ctx, kept, probs)
     return kept
 
