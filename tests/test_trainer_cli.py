@@ -36,6 +36,27 @@ def test_patch_dropout_defaults_off_where_it_was_not_measured(monkeypatch):
     assert _args_train_gets(monkeypatch, "--model", "base", "--patch-dropout", "0.25").patch_dropout == 0.25
 
 
+def test_a_resumed_run_keeps_the_patch_dropout_it_started_with(monkeypatch, tmp_path):
+    """An --init run (patch dropout off) resumed without --init stays off; a run from scratch stays on; a checkpoint
+    whose train state predates the saved option goes by the --init it was started with."""
+    import torch
+
+    def resumed(saved_args, *argv):
+        out = tmp_path / f"run{len(list(tmp_path.iterdir()))}"
+        (out / "checkpoints" / "step-5").mkdir(parents=True)
+        torch.save({"step": 5, "args": saved_args}, out / "checkpoints" / "step-5" / "train_state.pt")
+        got = []
+        monkeypatch.setattr("tuwen.trainer.train.train", lambda args: got.append(args) or 0)
+        assert cli.train_main(["--data", "d", "--output", str(out), "--resume", "auto", *argv]) == 0
+        return got[0].patch_dropout
+
+    assert resumed({"patch_dropout": 0.0, "init": "base.pt"}) == 0.0
+    assert resumed({"patch_dropout": 0.5, "init": None}) == 0.5
+    assert resumed({"init": "base.pt"}) == 0.0
+    assert resumed({"patch_dropout": 0.0}, "--patch-dropout", "0.25") == 0.25  # given: as given
+    assert _args_train_gets(monkeypatch, "--resume", "auto").patch_dropout == 0.5  # nothing to resume: a new run
+
+
 def test_each_part_of_the_recipe_switches_off_with_0(monkeypatch):
     a = _args_train_gets(monkeypatch, "--caption-aug", "0", "--image-aug", "0", "--patch-dropout", "0")
     assert (a.caption_aug, a.image_aug, a.patch_dropout) == (0.0, 0.0, 0.0)

@@ -42,6 +42,24 @@ def default_patch_dropout(model: str, init: str | None) -> float:
     return DEFAULT_PATCH_DROPOUT if model in PATCH_DROPOUT_VARIANTS and not init else 0.0
 
 
+def resumed_run_args(args) -> dict:
+    """The options the run that ``--resume`` goes on with was started with (its checkpoint's train state keeps
+    them); {} without --resume, with nothing to resume, or when the checkpoint cannot be read (the training loop
+    then says why)."""
+    if not args.resume:
+        return {}
+    from . import checkpoint as ckpt
+    from .train import load_train_state
+
+    path = ckpt.latest_checkpoint(args.output) if args.resume == "auto" else Path(args.resume)
+    if path is None:
+        return {}
+    try:
+        return dict(load_train_state(Path(path) / ckpt.TRAIN_STATE).get("args") or {})
+    except (ckpt.UnsafeCheckpointError, OSError, RuntimeError, ValueError):
+        return {}
+
+
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends "(default: X)" where an option has a fixed default; a None default is chosen at run time and its help
     says how."""
@@ -91,7 +109,8 @@ def train_parser() -> argparse.ArgumentParser:
                    "its patches, so its compute per image falls to about (1-P); evaluation and saved weights always "
                    f"use every patch; 0 = off. Default: {DEFAULT_PATCH_DROPOUT} for "
                    f"{'/'.join(PATCH_DROPOUT_VARIANTS)} from scratch (measured there as part of the recipe), 0 for "
-                   "the other variants and with --init (not measured there)")
+                   "the other variants and with --init (not measured there); with --resume, what the run started "
+                   "with")
     p.add_argument("--distill", action="store_true", help="ALBEF-style momentum distillation")
     p.add_argument("--distill-alpha", type=_probability, default=0.4, help="weight of the teacher's soft targets")
     p.add_argument("--distill-momentum", type=_probability, default=0.995, help="EMA momentum of the teacher")
@@ -123,7 +142,11 @@ def train_parser() -> argparse.ArgumentParser:
 def train_main(argv) -> int:
     args = train_parser().parse_args(argv)
     if args.patch_dropout is None:
-        args.patch_dropout = default_patch_dropout(args.model, args.init)
+        # a resumed run goes on as it started: an --init run resumed without --init keeps patch dropout off
+        started = resumed_run_args(args)
+        args.patch_dropout = started.get("patch_dropout")
+        if args.patch_dropout is None:
+            args.patch_dropout = default_patch_dropout(args.model, args.init or started.get("init"))
     from .train import train
 
     return train(args)
