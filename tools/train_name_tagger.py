@@ -105,6 +105,7 @@ def chat_rows(args, names) -> list[tuple[str, list[int]]]:
     in short informal text, and the words around them are everyday ones (宝宝, 帅哥) that jieba's dictionary
     tags as names."""
     from tools import name_corpora as nc
+    from tuwen.transforms.name_tagger import tagger_from_npz
     from tuwen.transforms.names import PersonNames
 
     lines = nc.chat_lines()
@@ -113,16 +114,8 @@ def chat_rows(args, names) -> list[tuple[str, list[int]]]:
     rng = random.Random(args.seed)
     lines = [t for t in lines if 4 <= len(t) <= 60 and re.search("[\u4e00-\u9fff]", t)]
     rng.shuffle(lines)
-    step = PersonNames()
-    if args.chat_filter is not None:  # the names step with another character model (the one it ships by default)
-        import functools
-        import io
-
-        from tuwen.transforms import name_tagger
-        from tuwen.transforms.names import person, tagger_runs
-
-        model = name_tagger.tagger_from_npz(io.BytesIO(args.chat_filter.read_bytes()))
-        name_tagger.load_tagger = person.load_tagger = tagger_runs.load_tagger = functools.lru_cache(1)(lambda: model)
+    # the names step with the character model it ships, or --chat-filter's
+    step = PersonNames(None if args.chat_filter is None else tagger_from_npz(args.chat_filter))
     free = []
     for b in range(0, len(lines), 512):
         block = lines[b:b + 512]
@@ -136,7 +129,7 @@ def chat_rows(args, names) -> list[tuple[str, list[int]]]:
         if slots and rng.random() < args.chat_names:
             at, name = rng.choice(slots), rng.choice(names)
             t = t[:at] + name + t[at + 1:]
-            rows.append((t, [0] * at + [1] * len(name) + [0] * (len(t) - at - len(name))))
+            rows.append((t, labelled(len(t), at, len(name), 1)))
             named += 1
         else:
             rows.append((t, [0] * len(t)))
@@ -183,7 +176,12 @@ def templated(template, word: str, label: int) -> tuple[str, list[int]]:
     text = template(mark)
     at = text.index(mark)
     text = text.replace(mark, word)
-    return text, [0] * at + [label] * len(word) + [0] * (len(text) - at - len(word))
+    return text, labelled(len(text), at, len(word), label)
+
+
+def labelled(n: int, at: int, length: int, label: int) -> list[int]:
+    """Labels of a text of ``n`` characters: ``label`` on the ``length`` characters from ``at``, 0 elsewhere."""
+    return [0] * at + [label] * length + [0] * (n - at - length)
 
 
 def spans(y: list[int]) -> list[tuple[int, int]]:

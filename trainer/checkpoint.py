@@ -112,6 +112,12 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return found[-1] if found else None
 
 
+def resume_folder(resume: str, run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint ``--resume`` names: the newest in ``run_dir`` for ``auto`` (None if there is none), else
+    the folder given."""
+    return latest_checkpoint(run_dir) if resume == "auto" else Path(resume)
+
+
 def _strip_prefix(state: dict, prefix: str = "module.") -> dict:
     if state and all(k.startswith(prefix) for k in state):
         return {k[len(prefix):]: v for k, v in state.items()}

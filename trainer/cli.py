@@ -51,7 +51,7 @@ def resumed_run_args(args) -> dict:
     from . import checkpoint as ckpt
     from .train import load_train_state
 
-    path = ckpt.latest_checkpoint(args.output) if args.resume == "auto" else Path(args.resume)
+    path = ckpt.resume_folder(args.resume, args.output)
     if path is None:
         return {}
     try:

@@ -171,7 +171,7 @@ def train(args) -> int:
     step = 0
     resume = args.resume
     if resume:
-        path = ckpt.latest_checkpoint(run_dir) if resume == "auto" else Path(resume)
+        path = ckpt.resume_folder(resume, run_dir)
         if path is None:
             log.say("no checkpoint to resume from; starting fresh")
         else:

@@ -43,15 +43,19 @@ class PersonNames:
 
     name = "names"
 
-    def __init__(self):
+    def __init__(self, tagger=None):
+        """``tagger``: the character model (a :class:`~tuwen.transforms.name_tagger.ConvNameTagger`); None, the
+        shipped one, loaded once per process."""
         self._lex = Lexicons()
         self._kb = None  # Knowledge, set on first use: the same tables in every call, cheap to pickle
+        self._tagger = tagger
 
     def __getstate__(self):
-        return {}  # everything is rebuilt from the package's lexicons and jieba where it is unpickled
+        # everything else is rebuilt from the package's lexicons and jieba where it is unpickled
+        return {} if self._tagger is None else {"tagger": self._tagger}
 
     def __setstate__(self, state):
-        self.__init__()
+        self.__init__(state.get("tagger"))
 
     # -- public API --------------------------------------------------------------------------------------------
     def find(self, text: str) -> list[Replacement]:
@@ -82,8 +86,10 @@ class PersonNames:
         ruled = [self._rule_spans(text) for text in texts]
         ctxs = [ctx for ctx, _ in ruled]
         tags, freqs = (ctxs[0].tags, ctxs[0].freqs) if ctxs else ({}, {})
-        probs = load_tagger().probabilities_many(texts, [c.words for c in ctxs], tags, freqs)
-        return [with_model(self._kb, ctx, found, p) for (ctx, found), p in zip(ruled, probs)]
+        tagger = self._tagger or load_tagger()
+        probs = tagger.probabilities_many(texts, [c.words for c in ctxs], tags, freqs)
+        run_threshold = tagger.meta.get("f1_threshold", tagger.threshold)
+        return [with_model(self._kb, ctx, found, p, run_threshold) for (ctx, found), p in zip(ruled, probs)]
 
     def _rule_spans(self, text: str) -> tuple[Context, set]:
         """jieba's cut of the text and what the written-down rules find in it."""

@@ -8,7 +8,6 @@ from typing import Optional
 
 import numpy as np
 
-from tuwen.transforms.name_tagger import load_tagger
 from tuwen.transforms.names.context import Context, covered_positions
 from tuwen.transforms.names.edges import (
     clean_left_edge, clean_right_edge, everyday_given, everyday_inside, glue_word_cut, listed_name, name_word,
@@ -29,15 +28,15 @@ def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
     return {(s, e) for s, e in spans if not everyday_reading(kb, ctx, s, e)}
 
 
-def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray) -> set:
+def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_threshold: float) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
-    finds it gives (next to) no chance, and proposes names the rules missed, each checked against jieba's words
+    finds it gives (next to) no chance, and proposes names the rules missed (runs reaching ``run_threshold``, the
+    model's own ``f1_threshold``), each checked against jieba's words
     (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names).
     Last, what reads as everyday words in the text's grammar goes (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
-    tagger = load_tagger()
     kept = {(s, e) for s, e in found if probs[s:e].max() >= MODEL_VETO or listed_name(ctx, s, e) or
             ctx.text[s:e] in kb.lex.famous}
-    on = probs >= tagger.meta.get("f1_threshold", tagger.threshold)
+    on = probs >= run_threshold
     if not on.any():
         return _without_everyday(kb, ctx, kept)
     edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
