@@ -40,3 +40,19 @@ def test_template_lines_label_the_filled_word_only():
     assert text == "一张王芳的照片。" and y == [0, 0, 1, 1, 0, 0, 0, 0]
     assert trainer.spans(y) == [(2, 4)]
     assert trainer.spans([1, 0, 1, 1]) == [(0, 1), (2, 4)]
+
+
+def test_tatoeba_rows_mark_the_cast_in_simplified_sentences_once_each(tmp_path):
+    tsv = tmp_path / "tatoeba.tsv"
+    tsv.write_text("\ufeff" + "\n".join([
+        "1\t汤姆和玛丽亚是朋友。\t2\tTom and Maria are friends.",
+        "1\t汤姆和玛丽亚是朋友。\t3\tTom and Maria are pals.",  # the same sentence, another translation
+        "4\t湯姆很高。\t5\tTom is tall.",  # traditional script
+        "6\tTom很高。\t7\tTom is tall.",  # Latin letters
+        "8\t这很简单，我肯定。\t9\tIt is simple, I am sure.",  # 简 and 肯 are not in the cast
+        "bad line",
+    ]) + "\n", encoding="utf-8")
+    rows = nc.tatoeba_rows(tsv)
+    assert rows == [{"text": "汤姆和玛丽亚是朋友。", "names": [{"start": 0, "end": 2, "text": "汤姆"},
+                                                          {"start": 3, "end": 6, "text": "玛丽亚"}]}]
+    assert nc.tatoeba_rows(tmp_path / "missing.tsv") is None

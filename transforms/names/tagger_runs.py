@@ -22,6 +22,7 @@ from tuwen.transforms.names.thresholds import (
     FREQ_ORDINARY, FREQ_TWO_CHAR_NAME_WORD, FREQ_WHOLE_RUN, LONE_SURNAMES, MODEL_CERTAIN, MODEL_SURE, MODEL_TRUST,
     MODEL_VETO, RARE_WORD, SCORE_FLOOR, TRANSLIT_SCORE, TRUST_MODEL_RUNS,
 )
+from tuwen.transforms.text import IDEOGRAPH_RE
 
 
 def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
@@ -34,11 +35,15 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_t
     model's own ``f1_threshold``), each checked against jieba's words
     (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names).
     Last, what reads as everyday words in the text's grammar goes (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
-    kept = {(s, e) for s, e in found if probs[s:e].max() >= MODEL_VETO or listed_name(ctx, s, e) or
-            ctx.text[s:e] in kb.lex.famous}
+    kept = set()
+    for s, e in found:
+        if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
+            kept.add((s, e))
+        elif probs[s:e].max() >= MODEL_VETO:
+            kept.update(model_parts(kb, ctx, probs, s, e))
     on = probs >= run_threshold
     if not on.any():
-        return _without_everyday(kb, ctx, kept)
+        return _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
     edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
     runs = []
     for s, e in zip(edges[0::2], edges[1::2]):
@@ -59,9 +64,49 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_t
             kept.add(span)
         if span != (s, e) and whole_run_ok(kb, ctx, probs, s, e):
             kept.add((s, e))
-    kept = _without_everyday(kb, ctx, kept)
+    kept = _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
     surname_mentions(kb, ctx, kept, probs)
     return kept
+
+
+def _joiners_out(kb: Knowledge, ctx: Context, spans: set) -> set:
+    """A span that starts with a joining character right after a word, the rest a name of its own (with a surname
+    of its own or a transliteration), is the joiner and that name: 汤姆/和玛丽, 我/和玛丽, 张三/和李四 (jieba's
+    dictionary lists 和玛丽 as a name, and the model, which reads jieba's words, agrees). Not where 和 is the
+    surname: after a joiner (李香香和/和万春), opening a text or a clause (，和万春还帮助农民), or before a given name
+    alone (陈光毅和志强); nor where the rest would read as everyday words."""
+    text = ctx.text
+
+    def joiner_first(s: int, e: int) -> bool:
+        rest = text[s + 1:e]
+        return e - s >= 3 and text[s] in JOINING and s > 0 and IDEOGRAPH_RE.match(text[s - 1]) is not None and \
+            text[s - 1] not in JOINING and (kb.surname_of(rest) is not None or foreign_run(kb, rest)) and \
+            not everyday_reading(kb, ctx, s + 1, e)
+
+    return {(s + 1, e) if joiner_first(s, e) else (s, e) for s, e in spans}
+
+
+def foreign_run(kb: Knowledge, run: str) -> bool:
+    """Every character one of transliterations' (or a joiner), or a run that scores as a transliterated name."""
+    return all(c in kb.lex.translit_chars or c in JOINERS for c in run) or \
+        kb.model.translit_score(run) >= TRANSLIT_SCORE
+
+
+def model_parts(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int) -> list[tuple[int, int]]:
+    """A rule find without the characters the model vetoes, as the parts between them that the model is sure
+    of and that start and end where jieba's words do: rules that read a cut-off given character (李铁/辰), a
+    surname and two given characters (汤/姆有) or a transliteration across a word take in the verb or adverb
+    beside a name in everyday text (汤姆/有, 汤姆/将, 汤姆/爱/玛丽). The find stands whole when no such part of
+    two or more characters is left, or when a part would read as everyday words (汤姆/病了: a transliteration
+    before a one-character noun reads as 布朗/狗), so that trimming never loses a name."""
+    out = [s] + [i for i in range(s, e) if probs[i] < MODEL_VETO] + [e]
+    if len(out) == 2:
+        return [(s, e)]
+    parts = [(a, b) for a, b in zip([out[0]] + [i + 1 for i in out[1:-1]], out[1:])
+             if b - a >= 2 and ctx.boundary(a) and ctx.boundary(b) and float(probs[a:b].min()) >= MODEL_SURE]
+    if not parts or any(everyday_reading(kb, ctx, a, b) for a, b in parts):
+        return [(s, e)]
+    return parts
 
 
 def surname_mentions(kb: Knowledge, ctx: Context, kept: set, probs: np.ndarray) -> None:
@@ -193,8 +238,7 @@ def model_span(kb: Knowledge, ctx: Context, probs, s: int, e: int) -> Optional[t
     shaped = sur is not None and 1 <= len(given) <= 2  # looks like surname + given name: must read as one
     chinese = shaped and kb.given_ok(given) and not everyday_given(ctx, given) and \
         kb.model.score(sur, given) >= SCORE_FLOOR
-    foreign = all(c in lex.translit_chars or c in JOINERS for c in run) or \
-        kb.model.translit_score(run) >= TRANSLIT_SCORE
+    foreign = foreign_run(kb, run)
     other = sure and not shaped and len(run) <= (6 if certain else 4) and \
         not any(c in BOUNDARY_AFTER for c in run)
     if chinese or foreign or other:

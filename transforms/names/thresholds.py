@@ -10,7 +10,7 @@ Change one here and rerun ``bench/names_quality.py``: its figures were measured 
 # -- the learnt character model (probabilities) ----------------------------------------------------------------
 # Runs reach the model's own ``f1_threshold`` (the cut that maximises character F1 on MSRA's test split and
 # Resume's dev split, sentences of the bench's file removed: not a value fitted to the bench).
-MODEL_VETO = 0.01  # below this on every character, a span the rules proposed is dropped
+MODEL_VETO = 0.01  # below this on every character, a span the rules proposed is dropped; on some, they are cut out
 MODEL_SURE = 0.5  # a span this sure may hold an everyday word (宋朝弟) or cut a jieba word
 # every character this sure: the run may be a longer transliteration (库马拉通加), end where a jieba word goes on
 # with a word of its own (克林顿/政府), hold an everyday word (but not as its given name: 杨/树林, so 郑全军 is
