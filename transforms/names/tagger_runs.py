@@ -31,7 +31,8 @@ def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
 
 def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_threshold: float) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
-    finds it gives (next to) no chance, and proposes names the rules missed (runs reaching ``run_threshold``, the
+    finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`,
+    :func:`person_word_end`), and proposes names the rules missed (runs reaching ``run_threshold``, the
     model's own ``f1_threshold``), each checked against jieba's words
     (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names).
     Last, what reads as everyday words in the text's grammar goes (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
@@ -40,7 +41,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_t
         if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
             kept.add((s, e))
         elif probs[s:e].max() >= MODEL_VETO:
-            kept.update(model_parts(kb, ctx, probs, s, e))
+            kept.update(model_parts(kb, ctx, probs, s, person_word_end(ctx, probs, s, e)))
     on = probs >= run_threshold
     if not on.any():
         return _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
@@ -92,11 +93,24 @@ def foreign_run(kb: Knowledge, run: str) -> bool:
         kb.model.translit_score(run) >= TRANSLIT_SCORE
 
 
+def person_word_end(ctx: Context, probs: np.ndarray, s: int, e: int) -> int:
+    """Where a find [s, e) (a rule's, or a model run) ends when it runs past a whole jieba word its dictionary
+    tags a person into the first characters of the next dictionary word (汤姆/正在, read as 汤 + 姆正 by a rule and
+    by the model): at the person word's end, unless the model is certain of what the find takes in."""
+    k = ctx.index_at(s)
+    if k is None or ctx.tag(k) not in PERSON_TAGS or len(ctx.words[k]) < 2 or ctx.boundary(e):
+        return e
+    end = s + len(ctx.words[k])
+    nxt = ctx.word_containing(e - 1)
+    taken_in = float(probs[end:e].min()) if end < e else 1.0
+    return end if ctx.starts[nxt] == end and ctx.tag(nxt) is not None and taken_in < MODEL_CERTAIN else e
+
+
 def model_parts(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int) -> list[tuple[int, int]]:
     """A rule find without the characters the model vetoes, as the parts between them that the model is sure
     of and that start and end where jieba's words do: rules that read a cut-off given character (李铁/辰), a
     surname and two given characters (汤/姆有) or a transliteration across a word take in the verb or adverb
-    beside a name in everyday text (汤姆/有, 汤姆/将, 汤姆/爱/玛丽). The find stands whole when no such part of
+    beside a name in everyday text (汤姆/有, 汤姆/将, 玛丽/让). The find stands whole when no such part of
     two or more characters is left, or when a part would read as everyday words (汤姆/病了: a transliteration
     before a one-character noun reads as 布朗/狗), so that trimming never loses a name."""
     out = [s] + [i for i in range(s, e) if probs[i] < MODEL_VETO] + [e]
@@ -152,7 +166,8 @@ def whole_run_ok(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int)
     certain of every character, no frequent dictionary word (胡子, 宝宝) and no everyday word inside
     (巴克/海军). Where the model's training text (news) says nothing, these keep photo captions clean;
     everywhere else the model knows names better than the rules."""
-    if not TRUST_MODEL_RUNS or e - s < 2 or float(probs[s:e].min()) < MODEL_TRUST:
+    if not TRUST_MODEL_RUNS or e - s < 2 or float(probs[s:e].min()) < MODEL_TRUST or \
+            person_word_end(ctx, probs, s, e) != e:
         return False
     run = ctx.text[s:e]
     if not kb.name_chars(run):
@@ -213,6 +228,7 @@ def model_span(kb: Knowledge, ctx: Context, probs, s: int, e: int) -> Optional[t
     # never cut an everyday word in two: shrink the run to word boundaries (薛原/报道 -> 薛原)
     if clean_right_edge(ctx, e) is None and not (certain and word_rest_is_word(ctx, e)):
         e = ctx.starts[ctx.word_containing(e)]
+    e = person_word_end(ctx, probs, s, e)
     if not clean_left_edge(ctx, s):
         k = ctx.word_containing(s)
         s = ctx.starts[k] + len(ctx.words[k])
