@@ -114,6 +114,8 @@ def test_a_transliterated_name_does_not_take_in_the_preposition_after_it(cleaner
     ("玛丽让我坐在她的旁边。", f"{NAME_TOKEN}让我坐在她的旁边。"),
     # a rule and the model read 汤 + 姆正 across jieba's words 汤姆 (a name) and 正在: the name word ends it
     ("汤姆正在看书。", f"{NAME_TOKEN}正在看书。"),
+    # ... and a transliteration read across the function word before a name word (让/汤姆)
+    ("我会让汤姆告诉你。", f"我会让{NAME_TOKEN}告诉你。"),
     # jieba's dictionary lists 和玛丽 as a name: after a word, it is the joiner and a name
     ("汤姆和玛丽是朋友。", f"{NAME_TOKEN}和{NAME_TOKEN}是朋友。"),
     ("我和玛丽去了公园。", f"我和{NAME_TOKEN}去了公园。"),

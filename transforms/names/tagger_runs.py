@@ -41,7 +41,8 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_t
         if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
             kept.add((s, e))
         elif probs[s:e].max() >= MODEL_VETO:
-            kept.update(model_parts(kb, ctx, probs, s, person_word_end(ctx, probs, s, e)))
+            s, e = person_word_start(ctx, probs, s, e), person_word_end(ctx, probs, s, e)
+            kept.update(model_parts(kb, ctx, probs, s, e))
     on = probs >= run_threshold
     if not on.any():
         return _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
@@ -104,6 +105,20 @@ def person_word_end(ctx: Context, probs: np.ndarray, s: int, e: int) -> int:
     nxt = ctx.word_containing(e - 1)
     taken_in = float(probs[end:e].min()) if end < e else 1.0
     return end if ctx.starts[nxt] == end and ctx.tag(nxt) is not None and taken_in < MODEL_CERTAIN else e
+
+
+def person_word_start(ctx: Context, probs: np.ndarray, s: int, e: int) -> int:
+    """Where a find [s, e) starts that ends with a whole jieba word its dictionary tags a person and takes in
+    function characters before it, words of their own (让/汤姆: a transliteration read across them): at the
+    person word, unless the model is sure of what the find takes in. (Not other characters: jieba cuts
+    transliterations too, 库/尼科娃.)"""
+    k = ctx.word_containing(e - 1)
+    start = ctx.starts[k]
+    if start <= s or ctx.starts[k] + len(ctx.words[k]) != e or len(ctx.words[k]) < 2 or \
+            ctx.tag(k) not in PERSON_TAGS or \
+            not all(ctx.text[i] in GLUE_BEFORE and ctx.boundary(i) for i in range(s, start)):
+        return s
+    return start if float(probs[s:start].max()) < MODEL_SURE else s
 
 
 def model_parts(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int) -> list[tuple[int, int]]:
