@@ -31,17 +31,16 @@ def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
 
 def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_threshold: float) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
-    finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`,
-    :func:`person_word_end`), and proposes names the rules missed (runs reaching ``run_threshold``, the
-    model's own ``f1_threshold``), each checked against jieba's words
-    (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names).
-    Last, what reads as everyday words in the text's grammar goes (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
+    finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`),
+    and proposes names the rules missed (runs reaching ``run_threshold``, the model's own ``f1_threshold``), each
+    checked against jieba's words (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo
+    captions are not names). Last, a joiner glued to a name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what
+    reads as everyday words in the text's grammar (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
     kept = set()
     for s, e in found:
         if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
             kept.add((s, e))
         elif probs[s:e].max() >= MODEL_VETO:
-            s, e = person_word_start(ctx, probs, s, e), person_word_end(ctx, probs, s, e)
             kept.update(model_parts(kb, ctx, probs, s, e))
     on = probs >= run_threshold
     if not on.any():
@@ -89,7 +88,7 @@ def _joiners_out(kb: Knowledge, ctx: Context, spans: set) -> set:
 
 
 def foreign_run(kb: Knowledge, run: str) -> bool:
-    """Every character one of transliterations' (or a joiner), or a run that scores as a transliterated name."""
+    """Every character a transliteration's (or a joiner), or a run that scores as a transliterated name."""
     return all(c in kb.lex.translit_chars or c in JOINERS for c in run) or \
         kb.model.translit_score(run) >= TRANSLIT_SCORE
 
@@ -122,12 +121,14 @@ def person_word_start(ctx: Context, probs: np.ndarray, s: int, e: int) -> int:
 
 
 def model_parts(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int) -> list[tuple[int, int]]:
-    """A rule find without the characters the model vetoes, as the parts between them that the model is sure
-    of and that start and end where jieba's words do: rules that read a cut-off given character (李铁/辰), a
+    """A rule find within the person word it runs from or to (:func:`person_word_start`, :func:`person_word_end`)
+    and without the characters the model vetoes, as the parts between them that the model is sure of and that
+    start and end where jieba's words do: rules that read a cut-off given character (李铁/辰), a
     surname and two given characters (汤/姆有) or a transliteration across a word take in the verb or adverb
     beside a name in everyday text (汤姆/有, 汤姆/将, 玛丽/让). The find stands whole when no such part of
     two or more characters is left, or when a part would read as everyday words (汤姆/病了: a transliteration
     before a one-character noun reads as 布朗/狗), so that trimming never loses a name."""
+    s, e = person_word_start(ctx, probs, s, e), person_word_end(ctx, probs, s, e)
     out = [s] + [i for i in range(s, e) if probs[i] < MODEL_VETO] + [e]
     if len(out) == 2:
         return [(s, e)]
