@@ -56,3 +56,29 @@ def test_tatoeba_rows_mark_the_cast_in_simplified_sentences_once_each(tmp_path):
     assert rows == [{"text": "汤姆和玛丽亚是朋友。", "names": [{"start": 0, "end": 2, "text": "汤姆"},
                                                           {"start": 3, "end": 6, "text": "玛丽亚"}]}]
     assert nc.tatoeba_rows(tmp_path / "missing.tsv") is None
+
+
+def test_tatoeba_name_free_keeps_sentences_whose_every_translation_names_no_one(tmp_path):
+    tsv = tmp_path / "tatoeba.tsv"
+    tsv.write_text("\ufeff" + "\n".join([
+        "1\t我们买了张圆桌。\t2\tWe bought a round table, as we said.",
+        "1\t我们买了张圆桌。\t3\tWe bought a table. It is round, as it should be.",  # a second sentence starts capitalised
+        "4\t比尔很高。\t5\tBill is tall.",  # first word a name: written capitalised inside a sentence below
+        "6\t我看见了比尔。\t7\tI saw Bill.",
+        "8\t她住在东京。\t9\tShe lives in Tokyo.",  # a place: dropped, a sentence lost, nothing mislabelled
+        "10\t他来了。\t11\the came.",
+        "10\t他来了。\t12\tHere he is, said Kim.",  # one translation names someone: the sentence goes
+        "13\t我累了。\t14\tI'm tired.",
+        "15\t湯姆很高。\t16\tHe is tall.",  # traditional script
+        "17\t你要一张票吗？\t18\tDo you want a ticket? I do.",
+        "19\t这是一本好书。\t20\tZzyzx is a good book.",  # a first word never written in lower case
+    ]) + "\n", encoding="utf-8")
+    assert nc.tatoeba_name_free(tsv) == ["我们买了张圆桌。", "我累了。", "你要一张票吗？"]
+    assert nc.tatoeba_name_free(tmp_path / "missing.tsv") is None
+
+
+def test_everyday_lines_are_name_free_or_name_a_pronouns_place():
+    import random
+
+    rows = trainer.given_names(["他很难过。", "天很蓝。"], ["王芳"], 1.0, random.Random(0))
+    assert rows == [("王芳很难过。", [1, 1, 0, 0, 0, 0]), ("天很蓝。", [0, 0, 0, 0])]

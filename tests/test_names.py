@@ -265,8 +265,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.954, precision
-    0.940; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.946, precision
+    0.941; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
@@ -282,20 +282,21 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.945, recall  # measured 0.954 (bench/names_quality.py)
-    assert precision >= 0.93, precision  # measured 0.940
+    assert recall >= 0.94, recall  # measured 0.946 (bench/names_quality.py)
+    assert precision >= 0.93, precision  # measured 0.941
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
-    """Flickr8k-CN captions describe strangers in photos: at most 0.4 % of them may get a mask (0.28 % measured,
-    0.58 % before names/everyday.py); the odd lines, whose false masks nobody looked at, alike."""
+    """Flickr8k-CN captions describe strangers in photos: at most 0.2 % of them may get a mask (0.13 % measured
+    on the even lines, 0.08 % on the odd ones, whose false masks nobody looked at; 0.27 % with one network instead
+    of two, 0.58 % before names/everyday.py)."""
     pairs = _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl")
     for part in (pairs[0::2], pairs[1::2]):
         caps = [c for r in part for c in r["captions"]]
         masked_share = sum(1 for found in names.find_many(caps) if found) / len(caps)
-        assert masked_share <= 0.004, masked_share
+        assert masked_share <= 0.002, masked_share
 
 
 @pytest.mark.shared
@@ -336,7 +337,7 @@ def test_character_model_loads_and_scores_names_above_their_context():
 
     tagger = load_tagger()
     assert tagger.meta["excluded"] == ["peoples_daily_ner_dev.jsonl"]  # trained without the bench's sentences
-    assert 0.05 < tagger.meta["f1_threshold"] < 0.95
+    assert all(0.05 < m.meta["f1_threshold"] < 0.95 for m in tagger.members)
     text = "国务院副总理钱其琛会见了美国客人。"
     p = tagger.probabilities(text)
     assert p.shape == (len(text),)
@@ -349,17 +350,19 @@ def test_character_model_loads_and_scores_names_above_their_context():
 def test_character_model_inputs_stay_inside_their_tables():
     from tuwen.transforms.name_tagger import jieba_words, load_tagger
 
-    tagger = load_tagger()
-    assert tagger.meta["kind"] == "conv"
-    feats = tagger.features
-    for text in ("a", "Ｆ１赛车手舒马赫说：ok 123", "𠀀生僻字，和未知字"):
-        words, tags, freqs = jieba_words(text)
-        ids, pos = feats.inputs([text], [words], tags, freqs)
-        assert len(pos) == len(text) and ids.min() >= 0
-        assert all(ids[:, g].max() < n == len(tagger.emb[g]) for g, n in enumerate(feats.sizes))
-        assert ids[pos[0], 0] == 1 or text != "𠀀生僻字，和未知字"  # a character training never saw: unknown
-        gaps = np.setdiff1d(np.arange(len(ids)), pos)
-        assert (ids[gaps] == 0).all() and len(gaps) == 2 * feats.GAP
+    shipped = load_tagger()
+    assert shipped.meta["kind"] == "ensemble" and len(shipped.members) >= 2
+    for tagger in shipped.members:
+        assert tagger.meta["kind"] == "conv"
+        feats = tagger.features
+        for text in ("a", "Ｆ１赛车手舒马赫说：ok 123", "𠀀生僻字，和未知字"):
+            words, tags, freqs = jieba_words(text)
+            ids, pos = feats.inputs([text], [words], tags, freqs)
+            assert len(pos) == len(text) and ids.min() >= 0
+            assert all(ids[:, g].max() < n == len(tagger.emb[g]) for g, n in enumerate(feats.sizes))
+            assert ids[pos[0], 0] == 1 or text != "𠀀生僻字，和未知字"  # a character training never saw: unknown
+            gaps = np.setdiff1d(np.arange(len(ids)), pos)
+            assert (ids[gaps] == 0).all() and len(gaps) == 2 * feats.GAP
 
 
 @pytest.mark.parametrize("dilations", [None, [2, 4, 8]])
@@ -371,7 +374,7 @@ def test_numpy_inference_is_the_torch_network_it_was_trained_as(dilations):
 
     from tuwen.transforms.name_tagger import ConvFeatures, ConvNameTagger, conv_gap, jieba_words, load_tagger
 
-    shipped = load_tagger()
+    shipped = load_tagger().members[0]
     feats, hidden = shipped.features, shipped.meta["hidden"]
     if dilations is None:
         dilations = shipped.meta["dilations"]
@@ -498,6 +501,52 @@ def test_the_batched_model_gives_each_text_its_own_probabilities():
         alone = tagger.probabilities(text, *cut)
         assert np.allclose(p, alone, rtol=1e-5, atol=1e-7)
         assert (p >= 0.5).tolist() == (alone >= 0.5).tolist()
+
+
+def test_the_shipped_model_is_two_networks_mean_and_agreement(tmp_path):
+    # the names step reads the mean of the networks' probabilities, and takes a character the rules missed for a
+    # name's only where every network reaches its own cut; a file written by ensemble_arrays reads back the same
+    from importlib import resources
+
+    from tuwen.transforms.name_tagger import ensemble_arrays, jieba_words, load_tagger, tagger_from_npz
+
+    shipped = load_tagger()
+    assert len(shipped.members) == 2 and shipped.meta["seeds"] == [0, 1]
+    texts = ["钱其琛会见了客人", "张大嘴的狗。", "a", "一只狗在草地上奔跑。", "汤姆正在看书。"]
+    cuts = [jieba_words(t) for t in texts]
+    words, tags, freqs = [c[0] for c in cuts], cuts[0][1], cuts[0][2]
+    read = shipped.read_many(texts, words, tags, freqs)
+    each = [m.probabilities_many(texts, words, tags, freqs) for m in shipped.members]
+    for i, (probs, proposed) in enumerate(read):
+        assert np.allclose(probs, np.mean([e[i] for e in each], axis=0))
+        assert proposed.tolist() == np.logical_and.reduce(
+            [e[i] >= m.meta["f1_threshold"] for e, m in zip(each, shipped.members)]).tolist()
+    assert read[0][1].any() and not read[3][1].any()
+    # not needed and proposed by no network: the second network does not run, no probabilities come back
+    lazy = shipped.read_many(texts, words, tags, freqs, needed=[False] * len(texts))
+    assert [p is None for p, _ in lazy] == [not on.any() for _, on in read]
+    assert [on.tolist() for _, on in lazy] == [on.tolist() for _, on in read]
+
+    with np.load(resources.files("tuwen.lexicons").joinpath("name_tagger.npz").open("rb")) as z:
+        arrays = dict(z)
+    meta = json.loads(str(arrays["meta"][0]))
+    members = [({k[3:]: v for k, v in arrays.items() if k.startswith(f"m{i}.")}, m)
+               for i, m in enumerate(meta["members"])]
+    np.savez(tmp_path / "again.npz", **ensemble_arrays(members, {"seeds": meta["seeds"]}))
+    again = tagger_from_npz(tmp_path / "again.npz").read_many(texts, words, tags, freqs)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(again, read))
+
+
+def test_a_caption_word_one_network_alone_takes_for_a_name_stays_unmasked():
+    # each network of the shipped model errs on photo captions, on words the other reads right: 戴/鼻钉 for the
+    # first, 戴/白帽子 for the second; the step proposes a name the rules missed only where both do
+    from tuwen.transforms.name_tagger import load_tagger
+
+    shipped = load_tagger()
+    for text, fooled in (("戴鼻钉的男人。", 0), ("戴白帽子的男人。", 1)):
+        assert PersonNames(shipped.members[fooled]).find(text), text
+        assert PersonNames(shipped.members[1 - fooled]).find(text) == [], text
+        assert PersonNames().find(text) == [], text
 
 
 def test_name_statistics_read_back_from_the_disk_cache_are_the_ones_computed(tmp_path, monkeypatch):

