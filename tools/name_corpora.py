@@ -175,6 +175,7 @@ def tatoeba_name_free(path: Path | None = None) -> list[str] | None:
     pairs = _tatoeba_pairs(path)
     if pairs is None:
         return None
+
     def sentences(en: str) -> list[list[str]]:
         return [ws for piece in _EN_SENTENCE.split(en) if (ws := _EN_WORD.findall(piece))]
 

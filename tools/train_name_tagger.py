@@ -289,7 +289,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from tuwen.transforms.name_tagger import ensemble_arrays
+    from tuwen.transforms.name_tagger import agreed, ensemble_arrays
 
     members, probs = [], []
     for seed in args.seeds:
@@ -307,12 +307,9 @@ def main(argv=None) -> int:
         arrays, meta = members[0]
         out = dict(arrays, meta=np.array([json.dumps(meta)]))
     else:  # a character is proposed where every network reaches its own cut of highest F1
-        proposed = np.logical_and.reduce([p >= m["f1_threshold"] for p, (_, m) in zip(probs, members)])
-        tp = (proposed & ys).sum()
-        meta = {"seeds": args.seeds, "excluded": members[0][1]["excluded"],
-                "threshold_char_f1": round(float(2 * tp / max(1, proposed.sum() + ys.sum())), 4),
-                "threshold_char_recall": round(float(tp / max(1, ys.sum())), 4),
-                "threshold_char_precision": round(float(tp / max(1, proposed.sum())), 4)}
+        f1, rec, prec = char_figures(agreed(probs, [m["f1_threshold"] for _, m in members]), ys)
+        meta = {"seeds": args.seeds, "excluded": members[0][1]["excluded"], "threshold_char_f1": round(f1, 4),
+                "threshold_char_recall": round(rec, 4), "threshold_char_precision": round(prec, 4)}
         print(f"ensemble of seeds {args.seeds} on the threshold sentences: character F1 {meta['threshold_char_f1']}, "
               f"recall {meta['threshold_char_recall']}, precision {meta['threshold_char_precision']}", flush=True)
         out = ensemble_arrays(members, meta)
@@ -330,19 +327,19 @@ def choose_thresholds(probs: np.ndarray, ys: np.ndarray, target_recall: float) -
         if (probs[ys] >= th).mean() >= target_recall:
             best = float(round(th, 2))
             break
-    f1 = {}
-    for th in np.arange(0.05, 0.96, 0.01):
-        pr = probs >= th
-        tp = (pr & ys).sum()
-        f1[float(round(th, 2))] = 2 * tp / max(1, pr.sum() + ys.sum())
+    f1 = {float(round(th, 2)): char_figures(probs >= th, ys)[0] for th in np.arange(0.05, 0.96, 0.01)}
     f1_best = max(f1, key=lambda k: (f1[k], -k))
-    pred = probs >= best
-    prec = (pred & ys).sum() / max(1, pred.sum())
-    rec = (pred & ys).sum() / max(1, ys.sum())
+    _, rec, prec = char_figures(probs >= best, ys)
     print(f"threshold sentences: character F1 is highest ({f1[f1_best]:.3f}) at threshold {f1_best}; at {best}: "
           f"recall {rec:.3f}, precision {prec:.3f}", flush=True)
     return best, {"threshold": best, "f1_threshold": f1_best, "threshold_char_f1": round(float(f1[f1_best]), 4),
                   "threshold_char_recall": round(float(rec), 4), "threshold_char_precision": round(float(prec), 4)}
+
+
+def char_figures(pred: np.ndarray, ys: np.ndarray) -> tuple[float, float, float]:
+    """Character F1, recall and precision of the characters ``pred`` marks against the gold ``ys``."""
+    tp, n_pred, n_gold = float((pred & ys).sum()), float(pred.sum()), float(ys.sum())
+    return 2 * tp / max(1.0, n_pred + n_gold), tp / max(1.0, n_gold), tp / max(1.0, n_pred)
 
 
 def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:

@@ -99,6 +99,11 @@ def ensemble_arrays(members: list[tuple[dict, dict]], meta: dict) -> dict:
     return out
 
 
+def agreed(probs: list[np.ndarray], cuts: list[float]) -> np.ndarray:
+    """The characters an ensemble proposes: those where every network's probability reaches its own cut."""
+    return np.logical_and.reduce([p >= cut for p, cut in zip(probs, cuts)])
+
+
 def _conv_tagger(arrays: dict, meta: dict):
     chars = list(str(arrays["chars"][0]))
     feats = ConvFeatures(chars, meta["tagset"], meta.get("bigram_buckets", 0), conv_gap(meta["dilations"]))
@@ -350,7 +355,6 @@ class TaggerEnsemble(_Tagger):
             each = [[p for p, _ in m._read(*sub, None)] for m in rest]
             for k, i in enumerate(todo):
                 probs = [out[i][0]] + [e[k] for e in each]
-                proposed = np.logical_and.reduce([p >= m.run_threshold for p, m in zip(probs, self.members)])
-                out[i] = (np.mean(probs, axis=0), proposed)
+                out[i] = (np.mean(probs, axis=0), agreed(probs, [m.run_threshold for m in self.members]))
         read = set(todo)
         return [(p, on) if i in read else (None, on) for i, (p, on) in enumerate(out)]

@@ -34,8 +34,9 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`),
     and proposes names the rules missed (runs of the characters it ``proposed``: every network of the model at or
     above its own cut of highest F1), each checked against jieba's words (a run must not cut an everyday word in
-    two nor hold one: 戴/帽子, 胡子 in photo captions are not names). Last, a joiner glued to a name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what
-    reads as everyday words in the text's grammar (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
+    two nor hold one: 戴/帽子, 胡子 in photo captions are not names). Last, a joiner glued to a name goes
+    (:func:`_joiners_out`: 汤姆/和玛丽), and what reads as everyday words in the text's grammar (:mod:`~.everyday`:
+    张着, 拉/马车, 布朗/狗)."""
     kept = set()
     for s, e in found:
         if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
@@ -112,7 +113,7 @@ def person_word_start(ctx: Context, probs: np.ndarray, s: int, e: int) -> int:
     transliterations too, 库/尼科娃.)"""
     k = ctx.word_containing(e - 1)
     start = ctx.starts[k]
-    if start <= s or ctx.starts[k] + len(ctx.words[k]) != e or len(ctx.words[k]) < 2 or \
+    if start <= s or start + len(ctx.words[k]) != e or len(ctx.words[k]) < 2 or \
             ctx.tag(k) not in PERSON_TAGS or \
             not all(ctx.text[i] in GLUE_BEFORE and ctx.boundary(i) for i in range(s, start)):
         return s
