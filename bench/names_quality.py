@@ -1,6 +1,7 @@
 """Person-name masking: recall, character precision and speed on the People's Daily NER dev file.
 
     .venv/bin/python bench/names_quality.py [--data ../shared/data/names/peoples_daily_ner_dev.jsonl] [--misses N]
+        [--model OTHER.npz]
 
 - recall: share of gold names all of whose characters are masked;
 - precision: share of masked characters that belong to a gold name;
@@ -27,6 +28,9 @@ the name alone rather than taking in the word beside it (汤姆/有, 汤姆/和�
 now trims); both halves' over-extensions were looked at when that was written. And Tatoeba's sentences whose
 English translations name no one (``tatoeba_name_free``): the share that get a mask, by halves (the character model
 trains on the even ones, the odd ones are held out).
+
+``--model`` measures another character model than the shipped one (a file ``tools/train_name_tagger.py --out``
+wrote), with the shipped rules: how a retrained or resized model would do, without replacing the shipped file.
 """
 from __future__ import annotations
 
@@ -87,15 +91,21 @@ def main(argv=None) -> int:
     ap.add_argument("--misses", type=int, default=0,
                     help="print this many missed names of the tune half (the held-out half stays unread)")
     ap.add_argument("--seed", type=int, default=0, help="which names go into the photo captions")
+    ap.add_argument("--model", type=Path,
+                    help="measure this character model (a file tools/train_name_tagger.py wrote) instead of the "
+                         "shipped lexicons/name_tagger.npz")
     args = ap.parse_args(argv)
     print("command:", " ".join([".venv/bin/python", "bench/names_quality.py"] + list(argv or sys.argv[1:])))
     rows = [json.loads(ln) for ln in open(args.data, encoding="utf-8")]
     halves = {"tune (even lines)": rows[0::2], "held out (odd lines)": rows[1::2], "all": rows}
 
     t0 = time.perf_counter()
+    from tuwen.transforms.name_tagger import tagger_from_npz
     from tuwen.transforms.names import PersonNames
-    step = PersonNames()
+    step = PersonNames(None if args.model is None else tagger_from_npz(args.model))
     step.find("预热")  # loads jieba and its tag table once
+    if args.model is not None:
+        print(f"character model: {args.model} (not the shipped one)")
     print(f"start-up (import, jieba dictionary, tag table): {time.perf_counter() - t0:.2f} s")
 
     import jieba

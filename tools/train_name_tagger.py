@@ -29,7 +29,8 @@ labelled "inside a person name" or not:
   (一张{}的照片。), name-free, and as many templates holding a name.
 
 The threshold sentences (MSRA's test split, Resume's dev split) are never trained on; Resume's test split is
-held out from everything and reported by ``bench/names_quality.py``.
+held out from everything and reported by ``bench/names_quality.py`` (``--model OUT.npz`` measures a file this tool
+wrote before it replaces the shipped one).
 
 Model: a dilated convolutional network over embeddings of each character, its jieba word's tag and place, the
 word's frequency and length, the character and the next one (hashed), the character's lexicon class (surname?
