@@ -82,3 +82,36 @@ def test_everyday_lines_are_name_free_or_name_a_pronouns_place():
 
     rows = trainer.given_names(["他很难过。", "天很蓝。"], ["王芳"], 1.0, random.Random(0))
     assert rows == [("王芳很难过。", [1, 1, 0, 0, 0, 0]), ("天很蓝。", [0, 0, 0, 0])]
+
+
+def test_swapped_copies_keep_the_words_around_and_label_the_new_names():
+    import random
+
+    rows = [("记者王芳报道", [0, 0, 1, 1, 0, 0]), ("欧阳修和约翰·克里说", [1, 1, 1, 0, 1, 1, 1, 1, 1, 0]),
+            ("汤杯决赛", [1, 0, 0, 0]), ("天很蓝", [0, 0, 0])]
+    for recombine in (False, True):
+        copies = trainer.swapped_rows(rows * 20, 1.0, random.Random(0), recombine)
+        assert len(copies) == 40  # a one-character name is no name to swap, a name-free line has none
+        seen = set()
+        for text, y in copies:
+            assert len(text) == len(y)
+            found = [text[a:e] for a, e in trainer.spans(y)]
+            seen.update(found)
+            if text.endswith("报道"):
+                assert text.startswith("记者") and len(found) == 1
+            else:  # the other name stays the only other one
+                assert len(found) == 2 and text.endswith("和约翰·克里说") and found[1] == "约翰·克里"
+        chinese = seen - {"约翰·克里"}
+        if recombine:  # surnames and given names drawn apart
+            assert chinese == {"王芳", "王修", "欧阳芳", "欧阳修"}
+        else:
+            assert chinese == {"王芳", "欧阳修"}
+    assert trainer.swapped_rows(rows, 0.0, random.Random(0)) == []
+    # a surname standing alone for the name before it follows the swap; another one-character name stays
+    again = [("陈刚说，陈对此一无所知", [1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ("王芳", [1, 1]), ("汤和陈刚", [1, 0, 1, 1])]
+    for text, y in trainer.swapped_rows(again * 10, 1.0, random.Random(0)):
+        found = [text[a:e] for a, e in trainer.spans(y)]
+        if text.endswith("一无所知"):
+            assert found in (["王芳", "王"], ["陈刚", "陈"]) and text == f"{found[0]}说，{found[1]}对此一无所知"
+        elif text.startswith("汤和"):
+            assert found[0] == "汤"
