@@ -67,9 +67,12 @@ name of the corpora, so that a network judges a name by the words around it. Wit
 0.912). Not taken: with seeds 0 1 it fails four of tests/test_names.py's reviewed cases, two of them new false masks
 (王国家的事 -> <人名>国家的事, 顾长卫很顾家 -> ...很<人名>家) and two lone surnames no longer masked (陈刚说，陈..., 县委魏常委).
 That run left a surname standing alone for the swapped name unchanged (陈刚说，陈 -> 李明说，陈), labelled a name; it
-now follows the swap (李明说，李). The swap alone (``--photo-words 4``) gained as much on People's Daily but
-false-masked 18 and 17 captions; ``--swap-mode recombine`` (surname and given name drawn apart: mostly names no
-sentence holds) false-masked 18, taking a surname and any word for a name (张大, 金发).
+now follows the swap (李明说，李), and the same recipe with seeds 0 1 then gets 顾长卫很顾家 and 陈刚说，陈... right but
+not 王国家的事 and 县委魏常委, with People's Daily 0.949 / 0.945 (held-out half 0.931 / 0.938) and 15 captions
+false-masked: not taken either. Any retrained model must also re-pick the caption words of tests/test_names.py's
+test that one shipped network alone is fooled by (戴鼻钉, 戴白帽子). The swap alone (``--photo-words 4``) gained as
+much on People's Daily but false-masked 18 and 17 captions; ``--swap-mode recombine`` (surname and given name drawn
+apart: mostly names no sentence holds) false-masked 18, taking a surname and any word for a name (张大, 金发).
 
 Decontamination: the People's Daily NER file the bench measures on (``../shared/data/names/
 peoples_daily_ner_dev.jsonl``) turns out to be drawn from MSRA (2,124 of its 2,318 sentences are verbatim MSRA
