@@ -169,17 +169,18 @@ def swapped_rows(rows, share: float, rng: random.Random, recombine: bool = False
             continue
         new_of, surname_of = {}, {}  # a name's swap; a swapped Chinese name's surname's (陈刚 ... 陈 -> 李明 ... 李)
         for a, e in runs:
-            if e - a < 2:
+            sur = surname(t[a:e]) if e - a >= 2 else None
+            if sur is None:
                 continue
-            if not surname(t[a:e]) and other:
+            if not sur and other:
                 new_of[a] = rng.choice(other)
+                continue
+            if recombine:
+                new_of[a] = rng.choice(surnames) + rng.choice(given)
             else:
-                if recombine:
-                    new_of[a] = rng.choice(surnames) + rng.choice(given)
-                else:
-                    k = rng.randrange(len(surnames))
-                    new_of[a] = surnames[k] + given[k]
-                surname_of.setdefault(surname(t[a:e]), surname(new_of[a]))
+                k = rng.randrange(len(surnames))
+                new_of[a] = surnames[k] + given[k]
+            surname_of.setdefault(sur, surname(new_of[a]))
         text, labels, last = "", [], 0
         for a, e in runs:
             new = new_of.get(a) or surname_of.get(t[a:e])
