@@ -18,6 +18,9 @@ GLUE_BEFORE = frozenset("致向以当胜令这在和与对给把被让跟同由�
 # Function characters that end a word: a familiar prefix + surname followed by one of them is a name (小李和).
 BOUNDARY_AFTER = frozenset("的了是在和与说也都就还又把被对给跟同去来呢吗吧啊呀等及或")
 GLUE_AFTER = frozenset("说是到等在的了和也都就还又称讲对把被与及曾已将")
+# Adverbs jieba's dictionary does not tag d (很 is zg there): with the d words, a word after one is a predicate,
+# not a noun (很顾家: family-minded, not the Gu family).
+UNTAGGED_ADVERBS = frozenset({"很"})
 # Characters that join two names (张三和李四, 张三与李四, 张三、李四).
 JOINING = frozenset("和与及、")
 # jieba tags of a word after a one-character verb that make it a verb there, not a place suffix (站在, 站着, 站了).

@@ -16,7 +16,7 @@ from tuwen.transforms.names.edges import (
 from tuwen.transforms.names.everyday import everyday_reading
 from tuwen.transforms.names.knowledge import Knowledge
 from tuwen.transforms.names.lexicons import (
-    BOUNDARY_AFTER, GLUE_AFTER, GLUE_BEFORE, JOINERS, JOINING, PERSON_TAGS, SAYING,
+    BOUNDARY_AFTER, GLUE_AFTER, GLUE_BEFORE, JOINERS, JOINING, PERSON_TAGS, SAYING, UNTAGGED_ADVERBS,
 )
 from tuwen.transforms.names.thresholds import (
     FREQ_ORDINARY, FREQ_TWO_CHAR_NAME_WORD, FREQ_WHOLE_RUN, LONE_SURNAMES, MODEL_CERTAIN, MODEL_SURE, MODEL_TRUST,
@@ -39,7 +39,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     张着, 拉/马车, 布朗/狗)."""
     kept = set()
     for s, e in found:
-        if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous:
+        if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous or titled_surname(kb, ctx, s, e):
             kept.add((s, e))
         elif probs[s:e].max() >= MODEL_VETO:
             kept.update(model_parts(kb, ctx, probs, s, e))
@@ -68,6 +68,15 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     kept = _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
     surname_mentions(kb, ctx, kept, probs)
     return kept
+
+
+def titled_surname(kb: Knowledge, ctx: Context, s: int, e: int) -> bool:
+    """[s, e) is a surname (not one that is also an everyday word) before a title of two or more characters (县委
+    魏常委, 李老师): a person whatever the model says (it learnt titles from news, where the full name mostly
+    stands before them, and may give such a surname no chance)."""
+    sur = ctx.text[s:e]
+    return (sur in kb.lex.single_surnames and sur not in kb.lex.ambiguous_surnames or
+            sur in kb.lex.compound_surnames) and len(ctx.title_follows(e)) >= 2
 
 
 def _joiners_out(kb: Knowledge, ctx: Context, spans: set) -> set:
@@ -153,9 +162,9 @@ def surname_mentions(kb: Knowledge, ctx: Context, kept: set, probs: np.ndarray) 
     covered = covered_positions(kept)
     for k, w in enumerate(words):
         # the surname alone as a word, or in a two-character word jieba's HMM made up with a function character
-        # before it (请/王) or after it (黄/对), where a person stands (a verb, a preposition, 的 or a verb of
-        # saying next); or with 家, the family (黄家, not 王家村)
-        nxt_person = k + 1 < len(words) and ctx.tag(k + 1) in ("p", "v", "uj")
+        # before it (请/王) or after it (黄/对), where a person stands (a verb, a preposition, an adverb, 的 or a
+        # verb of saying next: 请王在, 陈对此); or with 家, the family (黄家, not 王家村, not 很顾家)
+        nxt_person = k + 1 < len(words) and ctx.tag(k + 1) in ("p", "v", "uj", "d")
         family = False
         if len(w) == 1:
             i, ok = starts[k], nxt_person or k + 1 < len(words) and words[k + 1] in SAYING
@@ -163,7 +172,8 @@ def surname_mentions(kb: Knowledge, ctx: Context, kept: set, probs: np.ndarray) 
             i, ok = starts[k] + 1, nxt_person
         elif len(w) == 2 and ctx.tag(k) is None and w[1] in GLUE_AFTER:
             i, ok = starts[k], True
-        elif len(w) == 2 and w[1] == "家" and not place_follows(ctx, starts[k] + 2):
+        elif len(w) == 2 and w[1] == "家" and not place_follows(ctx, starts[k] + 2) and \
+                not (k > 0 and (ctx.tag(k - 1) == "d" or words[k - 1] in UNTAGGED_ADVERBS)):  # not 很顾家
             i, ok, family = starts[k], True, True
         else:
             continue
@@ -214,6 +224,13 @@ def whole_run_ok(kb: Knowledge, ctx: Context, probs: np.ndarray, s: int, e: int)
     return (ctx.freqs.get(run) or 0) <= FREQ_WHOLE_RUN or certain
 
 
+def next_word_given(ctx: Context, e: int) -> bool:
+    """The jieba word starting at ``e`` is an everyday two-character word that would be a given name after the
+    surname before it (王/国家), not a title (金/先生)."""
+    k = ctx.index_at(e)
+    return k is not None and everyday_given(ctx, ctx.words[k]) and not ctx.title_follows(e)
+
+
 def model_span(kb: Knowledge, ctx: Context, probs, s: int, e: int) -> Optional[tuple[int, int]]:
     lex, text = kb.lex, ctx.text
     # grow to the whole word when the run cuts a name word or a word jieba does not know (江泽/民), unless the
@@ -232,12 +249,14 @@ def model_span(kb: Knowledge, ctx: Context, probs, s: int, e: int) -> Optional[t
     certain = float(probs[s:e].min()) >= MODEL_CERTAIN
     if len(run) == 1:
         # a lone surname, a word of its own, not a function character: with context when sure (江主席,
-        # 温先生, 戴、亨) or, ambiguous surnames too, when the model is certain of it (王家传人, 汤杯)
+        # 温先生, 戴、亨) or, ambiguous surnames too, when the model is certain of it (王家传人, 汤杯) and the word
+        # after it is no everyday word that would be its given name (王/国家的事: the rules refuse 王国家, and
+        # the surname alone is no better reading)
         alone = ctx.index_at(s) is not None and (e == len(text) or ctx.index_at(e) is not None)
         ok = alone and run in lex.single_surnames and run not in lex.function_surnames and (
             sure and run not in lex.ambiguous_surnames and
             (bool(ctx.title_follows(e)) or ctx.context_at(e) or text[e:e + 1] == "、") or
-            LONE_SURNAMES and float(probs[s]) >= MODEL_CERTAIN)
+            LONE_SURNAMES and float(probs[s]) >= MODEL_CERTAIN and not next_word_given(ctx, e))
         return (s, e) if ok else None
     if not kb.name_chars(run):
         return None
