@@ -107,9 +107,13 @@ def test_swapped_copies_keep_the_words_around_and_label_the_new_names():
         else:
             assert chinese == {"王芳", "欧阳修"}
     assert trainer.swapped_rows(rows, 0.0, random.Random(0)) == []
-    # a surname standing alone for the name before it follows the swap; another one-character name stays
+    # a surname standing alone for the name before it stays (a person's surname still), or follows the swap;
+    # another one-character name stays
     again = [("陈刚说，陈对此一无所知", [1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ("王芳", [1, 1]), ("汤和陈刚", [1, 0, 1, 1])]
-    for text, y in trainer.swapped_rows(again * 10, 1.0, random.Random(0)):
+    kept = trainer.swapped_rows(again * 10, 1.0, random.Random(0))
+    assert {text[a:e] for text, y in kept if text.endswith("一无所知") for a, e in trainer.spans(y)[1:]} == {"陈"}
+    assert any(text.startswith("王芳说") for text, _ in kept)
+    for text, y in trainer.swapped_rows(again * 10, 1.0, random.Random(0), lone_follows=True):
         found = [text[a:e] for a, e in trainer.spans(y)]
         if text.endswith("一无所知"):
             assert found in (["王芳", "王"], ["陈刚", "陈"]) and text == f"{found[0]}说，{found[1]}对此一无所知"

@@ -293,8 +293,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.946, precision
-    0.941; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.952, precision
+    0.948; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
@@ -310,15 +310,15 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.94, recall  # measured 0.946 (bench/names_quality.py)
-    assert precision >= 0.93, precision  # measured 0.941
+    assert recall >= 0.945, recall  # measured 0.952 (bench/names_quality.py)
+    assert precision >= 0.94, precision  # measured 0.948
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
     """Flickr8k-CN captions describe strangers in photos: at most 0.2 % of them may get a mask (0.11 % measured
-    on the even lines, 0.08 % on the odd ones, whose false masks nobody looked at; 0.27 % with one network instead
+    on the even lines, 0.06 % on the odd ones, whose false masks nobody looked at; 0.27 % with one network instead
     of two, 0.58 % before names/everyday.py)."""
     pairs = _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl")
     for part in (pairs[0::2], pairs[1::2]):
@@ -330,8 +330,8 @@ def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_names_in_photo_captions_are_found(shared_data, names):
-    """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.961
-    and precision 0.990 measured on both halves."""
+    """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.963
+    and precision 0.995 measured on both halves."""
     import importlib.util
     from pathlib import Path
 
@@ -566,12 +566,13 @@ def test_the_shipped_model_is_two_networks_mean_and_agreement(tmp_path):
 
 
 def test_a_caption_word_one_network_alone_takes_for_a_name_stays_unmasked():
-    # each network of the shipped model errs on photo captions, on words the other reads right: 戴/鼻钉 for the
-    # first, 戴/白帽子 for the second; the step proposes a name the rules missed only where both do
+    # each network of the shipped model errs on photo captions, on words the other reads right: 戴/黑帽子 for the
+    # first, 戴/帽子 for the second; the step proposes a name the rules missed only where both do (a retrained
+    # model errs on other words: re-pick them from the captions in which exactly one network finds a name)
     from tuwen.transforms.name_tagger import load_tagger
 
     shipped = load_tagger()
-    for text, fooled in (("戴鼻钉的男人。", 0), ("戴白帽子的男人。", 1)):
+    for text, fooled in (("戴黑帽子的男人。", 0), ("戴帽子看书的老人。", 1)):
         assert PersonNames(shipped.members[fooled]).find(text), text
         assert PersonNames(shipped.members[1 - fooled]).find(text) == [], text
         assert PersonNames().find(text) == [], text

