@@ -137,6 +137,8 @@ def test_cleaned_text_is_written(result):
     index = {r["id"]: r for r in read_index(out)}
     assert index["fullwidth"]["text"] == "ABC相机拍的照片，很清楚！"
     assert index["name_and_boilerplate"]["text"] == "<人名>在公园里散步。"
+    # the one name of the sample is its only <人名> (not 在竹林里吃竹子, a scene of the generated captions)
+    assert [i for i, r in index.items() if "<人名>" in r["text"]] == ["name_and_boilerplate"]
     assert index["sensitive_word"]["text"] == "街角有人在***。"
     assert index["personal_data"]["text"] == "车位出租，联系电话<电话>，加微信 <账号>。"
     assert not any("风景图片频道" in r["text"] for r in index.values())

@@ -13,7 +13,9 @@ apart is grammar that jieba's dictionary can read, not a list of caption words:
 - a colour or size and a one-character noun (黄/狗, 白/雪, 黄/衣): the first character is one of the most frequent
   adjectives on its own and the rest a frequent noun;
 - a transliteration directly before a one-character noun it modifies (布朗/狗, 凯蒂/猫, 斯塔福德/郡): a
-  person's would take 的 (布朗的狗).
+  person's would take 的 (布朗的狗);
+- a word jieba's dictionary knows as something other than a person, directly before a one-character locative (竹林/里,
+  水/中, 桌/上): a place or a thing, where a person would take a word of place (王芳/身边, 老王/那里).
 
 - a relative clause before a generic person noun (攀岩/的/女孩, 拉琴/的/老人, 戴泳镜/的/孩子 is not: 孩子 is kin):
   in a description, "X 的 男孩" is "the boy who X"; a named person's boy would be his son (王芳的儿子).
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from tuwen.transforms.names.context import Context
 from tuwen.transforms.names.knowledge import Knowledge
-from tuwen.transforms.names.lexicons import JOINERS
+from tuwen.transforms.names.lexicons import JOINERS, PERSON_TAGS
 from tuwen.transforms.names.thresholds import (
     EVERYDAY_FREQ, EVERYDAY_READINGS, FREQ_COMMON_ADJECTIVE, FREQ_EVERYDAY_NOUN, SCORE_THREE,
 )
@@ -39,6 +41,8 @@ GENERIC_PERSON = frozenset({"男孩", "女孩", "小男孩", "小女孩", "男�
                             "男生", "女生", "少年", "少女", "小伙", "小伙子", "姑娘", "妇女", "男士", "女士"})
 # jieba tags of a one-character word that takes an object or modifies a noun: verbs and adjectives.
 VERB_OR_ADJECTIVE = frozenset({"v", "a"})
+# One-character locatives: after a place or a thing (竹林里, 水中), never right after a person (王芳身边, 老王那里).
+LOCATIVES = frozenset("里中内外上下旁")
 # jieba tags of a common noun.
 COMMON_NOUN = frozenset({"n"})
 # ... and of a one-character noun a transliteration may modify (狗 n, 犬 ng).
@@ -63,6 +67,9 @@ def everyday_reading(kb: Knowledge, ctx: Context, s: int, e: int) -> bool:
                 tags.get(rest) in COMMON_NOUN and (freqs.get(rest) or 0) >= FREQ_EVERYDAY_NOUN:
             return True
     k = ctx.index_at(e)
+    if k is not None and ctx.words[k] in LOCATIVES and tags.get(run) not in (None, *PERSON_TAGS) and \
+            ctx.index_at(s) is not None and len(ctx.words[ctx.index_at(s)]) == len(run):
+        return True  # a place or a thing before a locative (竹林/里)
     if k is not None and len(ctx.words[k]) == 1 and ctx.tag(k) in NOUN_AFTER and \
             all(c in kb.lex.translit_chars or c in JOINERS for c in run):
         return True
