@@ -293,8 +293,8 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.952, precision
-    0.948; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.949, precision
+    0.944; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     hit = total = masked_chars = good_chars = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
@@ -310,15 +310,15 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.945, recall  # measured 0.952 (bench/names_quality.py)
-    assert precision >= 0.94, precision  # measured 0.948
+    assert recall >= 0.945, recall  # measured 0.949 (bench/names_quality.py)
+    assert precision >= 0.94, precision  # measured 0.944
 
 
 @pytest.mark.shared
 @pytest.mark.slow
 def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
-    """Flickr8k-CN captions describe strangers in photos: at most 0.2 % of them may get a mask (0.11 % measured
-    on the even lines, 0.06 % on the odd ones, whose false masks nobody looked at; 0.27 % with one network instead
+    """Flickr8k-CN captions describe strangers in photos: at most 0.2 % of them may get a mask (0.08 % measured
+    on the even lines, 0.05 % on the odd ones, whose false masks nobody looked at; 0.27 % with one network instead
     of two, 0.58 % before names/everyday.py)."""
     pairs = _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl")
     for part in (pairs[0::2], pairs[1::2]):
@@ -330,7 +330,7 @@ def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_names_in_photo_captions_are_found(shared_data, names):
-    """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.963
+    """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.961
     and precision 0.995 measured on both halves."""
     import importlib.util
     from pathlib import Path
@@ -572,7 +572,7 @@ def test_a_caption_word_one_network_alone_takes_for_a_name_stays_unmasked():
     from tuwen.transforms.name_tagger import load_tagger
 
     shipped = load_tagger()
-    for text, fooled in (("戴黑帽子的男人。", 0), ("戴帽子看书的老人。", 1)):
+    for text, fooled in (("戴黑帽子的男人。", 0), ("戴帽子跳水的孩子。", 1)):
         assert PersonNames(shipped.members[fooled]).find(text), text
         assert PersonNames(shipped.members[1 - fooled]).find(text) == [], text
         assert PersonNames().find(text) == [], text
@@ -593,6 +593,31 @@ def test_name_statistics_read_back_from_the_disk_cache_are_the_ones_computed(tmp
     assert names_resources.name_statistics(tags, tokenizer.FREQ)[1].tables() == model.tables()
     monkeypatch.setenv("TUWEN_CACHE_DIR", "")
     assert names_resources.statistics_cache_path() is None
+
+
+def test_large_embedding_tables_are_stored_as_int8_and_read_back_within_half_a_step():
+    from importlib import resources
+
+    from tuwen.transforms.name_tagger import QUANTIZED_ROWS, dequantized, quantized
+
+    rng = np.random.default_rng(0)
+    big = (rng.normal(size=(QUANTIZED_ROWS, 8)) * 3).astype(np.float16)
+    big[7] = 0  # a row of zeros (a character never seen) stays zeros
+    arrays = {"emb0": big, "emb1": rng.normal(size=(10, 4)).astype(np.float16),
+              "conv0_w": rng.normal(size=(QUANTIZED_ROWS, 4)).astype(np.float16)}
+    q = quantized(arrays)
+    assert set(q) == {"emb0.q8", "emb0.scale", "emb1", "conv0_w"} and q["emb0.q8"].dtype == np.int8
+    back = dequantized(q)
+    assert set(back) == set(arrays) and back["emb1"] is arrays["emb1"]
+    x = big.astype(np.float32)
+    step = np.abs(x).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(back["emb0"] - x) <= 0.51 * step + 1e-6) and not back["emb0"][7].any()
+    assert np.abs(q["emb0.q8"]).max() == 127
+    # the shipped file holds its two large tables so, and stays under 2 MB
+    shipped = resources.files("tuwen.lexicons").joinpath("name_tagger.npz")
+    with np.load(str(shipped)) as z:
+        assert {k for k in z.files if k.endswith(".q8")} == {"m0.emb0.q8", "m0.emb5.q8", "m1.emb0.q8", "m1.emb5.q8"}
+    assert len(shipped.read_bytes()) < 2_000_000
 
 
 def test_a_model_file_of_another_kind_is_refused(tmp_path):
@@ -706,7 +731,7 @@ def test_everyday_readings_in_captions_are_not_names(cleaner, text):
 
 
 def test_a_place_before_a_locative_is_no_name_whatever_the_model_says():
-    # the networks shipped on 2026-12-07 give 竹林 in 在竹林里 0.69 / 0.61 (the bundled sample has it five times)
+    # networks trained on swapped names (2026-12-07, seeds 0 1, before the int8 tables) gave 竹林 in 在竹林里 0.69 / 0.61
     assert _with_probs("一位老人在竹林里吃竹子。", {5: 0.9, 6: 0.9}) == []
     assert _with_probs("他在罗干家里", {2: 0.9, 3: 0.9}) == ["罗干@2"]  # 家 is no locative: the family's home
 

