@@ -66,10 +66,10 @@ def everyday_reading(kb: Knowledge, ctx: Context, s: int, e: int) -> bool:
         if len(rest) == 1 and first_tag == "a" and first_freq >= FREQ_COMMON_ADJECTIVE and \
                 tags.get(rest) in COMMON_NOUN and (freqs.get(rest) or 0) >= FREQ_EVERYDAY_NOUN:
             return True
-    k = ctx.index_at(e)
-    if k is not None and ctx.words[k] in LOCATIVES and tags.get(run) not in (None, *PERSON_TAGS) and \
-            ctx.index_at(s) is not None and len(ctx.words[ctx.index_at(s)]) == len(run):
-        return True  # a place or a thing before a locative (竹林/里)
+    k, first_word = ctx.index_at(e), ctx.index_at(s)
+    if k is not None and ctx.words[k] in LOCATIVES and first_word is not None and \
+            ctx.words[first_word] == run and tags.get(run) not in (None, *PERSON_TAGS):
+        return True  # a place or a thing, one word, before a locative (竹林/里)
     if k is not None and len(ctx.words[k]) == 1 and ctx.tag(k) in NOUN_AFTER and \
             all(c in kb.lex.translit_chars or c in JOINERS for c in run):
         return True

@@ -173,7 +173,7 @@ def surname_mentions(kb: Knowledge, ctx: Context, kept: set, probs: np.ndarray) 
         elif len(w) == 2 and ctx.tag(k) is None and w[1] in GLUE_AFTER:
             i, ok = starts[k], True
         elif len(w) == 2 and w[1] == "家" and not place_follows(ctx, starts[k] + 2) and \
-                not (k > 0 and (ctx.tag(k - 1) == "d" or words[k - 1] in UNTAGGED_ADVERBS)):  # not 很顾家
+                not (k > 0 and ctx.tag(k - 1) == "d" or ctx.prev_word(k) in UNTAGGED_ADVERBS):  # not 很顾家
             i, ok, family = starts[k], True, True
         else:
             continue
