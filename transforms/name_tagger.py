@@ -28,7 +28,7 @@ from importlib import resources
 
 import numpy as np
 
-from tuwen.transforms.names.lexicons import Lexicons
+from tuwen.transforms.names.lexicons import PERSON_TAGS, Lexicons
 from tuwen.transforms.names.resources import jieba_tables
 
 _NORMALISE = {}
@@ -133,9 +133,60 @@ def dequantized(arrays: dict) -> dict:
     return out
 
 
-def agreed(probs: list[np.ndarray], cuts: list[float]) -> np.ndarray:
-    """The characters an ensemble proposes: those where every network's probability reaches its own cut."""
-    return np.logical_and.reduce([p >= cut for p, cut in zip(probs, cuts)])
+BRIDGED_NAME_CHARS = 4  # a gap between two agreed runs is filled only when the whole is at most this long
+
+
+def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None = None,
+           tags: dict | None = None) -> np.ndarray:
+    """The characters an ensemble proposes: those where every network's probability reaches its own cut, then
+    completed by characters that only some networks propose. Each network alone also errs at a name's edges, and
+    not on the same characters (左金文's 金 is no name's to one network, 亚历山大's 亚 to the other): a name that
+    every network proposes but for a character would be masked with that character left in plain sight. So:
+
+    - a one-character gap between two agreed runs that some network proposes is filled when the whole is at most
+      ``BRIDGED_NAME_CHARS`` characters long, all letters, a Chinese name's length (左/金/文; not 汤姆/问/玛丽, two names, nor
+      袁/（日/希, a name and a bracket);
+    - a run of two or more takes in one character on either side that some network proposes, when that character
+      completes a dictionary word (jieba's cut, ``words``, with its dictionary's ``tags``) whose rest the run
+      covers (亚/历山大), or is a one-character word the dictionary knows as a person's; never a word of its own
+      beside the name (汤姆/戴着), one jieba's HMM glued to it (德米特里/延科均), one the grown run would still split
+      (周瑜/打/黄盖), nor a gap between two runs (汤姆爱/上/玛丽). A lone agreed character grows nothing: a surname
+      before an everyday word (张/大嘴) stays the rules' to judge.
+    Without ``words`` only gaps are filled."""
+    each = [p >= cut for p, cut in zip(probs, cuts)]
+    out = np.logical_and.reduce(each)
+    if not out.any():
+        return out
+    anyone = np.logical_or.reduce(each)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], out.astype(np.int8), [0]))))
+    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    lengths = [len(w) for w in words] if words else []
+    word_of = np.repeat(np.arange(len(lengths)), lengths) if sum(lengths) == len(out) and lengths else None
+    starts = np.cumsum([0] + lengths)
+    text = "".join(words) if word_of is not None else None
+
+    def edge(j: int, a: int, b: int) -> bool:
+        """Whether character ``j``, just outside run ``[a, b)``, completes it."""
+        if not anyone[j] or word_of is None or (0 < j < len(out) - 1 and out[j - 1] and out[j + 1]):
+            return False  # a gap between two runs is filled only as a bridge
+        k = word_of[j]
+        ws, we = int(starts[k]), int(starts[k + 1])
+        tag = (tags or {}).get(words[k])
+        if tag is None or ws < min(j, a) or we > max(j + 1, b):
+            return False  # a word jieba's dictionary does not know, or one the grown run would still split
+        return we - ws > 1 or tag in PERSON_TAGS  # the rest of the word is the run's, or it is a person's
+
+    grown = out.copy()
+    for (a, b), nxt in zip(runs, runs[1:] + [None]):
+        if nxt is not None and nxt[0] == b + 1 and anyone[b] and nxt[1] - a <= BRIDGED_NAME_CHARS and \
+                (text is None or text[a:nxt[1]].isalpha()):
+            grown[b] = True
+        if b - a >= 2:
+            if a > 0 and edge(a - 1, a, b):
+                grown[a - 1] = True
+            if b < len(out) and edge(b, a, b):
+                grown[b] = True
+    return grown
 
 
 def _conv_tagger(arrays: dict, meta: dict):
@@ -370,10 +421,10 @@ class ConvNameTagger(_Tagger):
 
 class TaggerEnsemble(_Tagger):
     """Networks trained alike from different seeds (``tools/train_name_tagger.py --seeds``): their mean is the
-    probability (what vetoes, trims and checks a find), and a character is proposed as a name's only where every
-    network proposes it, each at its own cut. Each network alone errs on text unlike its training data, and not
-    on the same words (in photo captions the first reads 戴/鼻钉 as a name, the second 戴/白帽子 and 张/大嘴); a
-    name every network reads as one is rarely such an error."""
+    probability (what vetoes, trims and checks a find), and a name is proposed only where every network proposes
+    it, each at its own cut (then completed at its edges: :func:`agreed`). Each network alone errs on text unlike
+    its training data, and not on the same words (in photo captions the first reads 戴/鼻钉 as a name, the second
+    戴/白帽子 and 张/大嘴); a name every network reads as one is rarely such an error."""
 
     def __init__(self, members: list[ConvNameTagger], meta: dict):
         self.members = members
@@ -390,6 +441,7 @@ class TaggerEnsemble(_Tagger):
             each = [[p for p, _ in m._read(*sub, None)] for m in rest]
             for k, i in enumerate(todo):
                 probs = [out[i][0]] + [e[k] for e in each]
-                out[i] = (np.mean(probs, axis=0), agreed(probs, [m.run_threshold for m in self.members]))
+                out[i] = (np.mean(probs, axis=0), agreed(probs, [m.run_threshold for m in self.members],
+                                                          words_list[i], tags))
         read = set(todo)
         return [(p, on) if i in read else (None, on) for i, (p, on) in enumerate(out)]

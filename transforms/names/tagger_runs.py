@@ -33,9 +33,10 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     """Combine the rules' finds with the character model's per-character probabilities: the model vetoes rule
     finds it gives (next to) no chance and cuts out of the others the words it gives none (:func:`model_parts`),
     and proposes names the rules missed (runs of the characters it ``proposed``: every network of the model at or
-    above its own cut of highest F1), each checked against jieba's words (a run must not cut an everyday word in
-    two nor hold one: 戴/帽子, 胡子 in photo captions are not names). Last, a joiner glued to a name goes
-    (:func:`_joiners_out`: 汤姆/和玛丽), and what reads as everyday words in the text's grammar (:mod:`~.everyday`:
+    above its own cut of highest F1, the runs completed at their edges by
+    :func:`~tuwen.transforms.name_tagger.agreed`), each checked against jieba's words (a run must not cut an
+    everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names). Last, a joiner glued to a
+    name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what reads as everyday words in the text's grammar (:mod:`~.everyday`:
     张着, 拉/马车, 布朗/狗)."""
     kept = set()
     for s, e in found:
