@@ -590,6 +590,13 @@ def _votes(text: str, first: dict, second: dict) -> list[str]:
     return [run for run in re.split(r"_+", "".join(c if o else "_" for c, o in zip(text, on))) if run]
 
 
+def test_a_joining_character_ends_a_name_when_nothing_follows_it_to_join():
+    # 和 after a name is the conjunction when something follows for it to join (王芳/和/她), the name's last
+    # character when nothing does (a résumé's 张国和，男): the model proposing all three characters in both
+    assert "张国和@0" in _with_probs("张国和，男，中国国籍。", {0: 1.0, 1: 1.0, 2: 1.0})
+    assert _with_probs("王芳和她的妹妹在公园里。", {0: 1.0, 1: 1.0, 2: 1.0}) == ["王芳@0"]
+
+
 def test_a_name_the_networks_agree_on_is_completed_by_what_one_of_them_proposes():
     # each network alone errs at a name's edges, not on the same characters: where one drops a character of a name
     # the other proposes, the name is masked whole, not with a character of it left in plain sight

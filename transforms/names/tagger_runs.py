@@ -36,8 +36,8 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     above its own cut of highest F1, the runs completed at their edges by
     :func:`~tuwen.transforms.name_tagger.agreed`), each checked against jieba's words (a run must not cut an
     everyday word in two nor hold one: 戴/帽子, 胡子 in photo captions are not names). Last, a joiner glued to a
-    name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what reads as everyday words in the text's grammar (:mod:`~.everyday`:
-    张着, 拉/马车, 布朗/狗)."""
+    name goes (:func:`_joiners_out`: 汤姆/和玛丽), and what reads as everyday words in the text's grammar
+    (:mod:`~.everyday`: 张着, 拉/马车, 布朗/狗)."""
     kept = set()
     for s, e in found:
         if listed_name(ctx, s, e) or ctx.text[s:e] in kb.lex.famous or titled_surname(kb, ctx, s, e):
@@ -50,8 +50,9 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     runs = []
     for s, e in zip(edges[0::2], edges[1::2]):
         # a function character that is a word of its own does not end a name (王芳/和/她: the model says 和
-        # too, as in 郑和)
-        while e - s > 2 and ctx.lone_function_char(e - 1):
+        # too, as in 郑和); but a joining one with nothing after it to join is the name's (张国和，男)
+        while e - s > 2 and ctx.lone_function_char(e - 1) and not (
+                ctx.text[e - 1] in JOINING and (e == len(ctx.text) or not IDEOGRAPH_RE.match(ctx.text[e]))):
             e -= 1
         # a run over two names and the word that joins them (高云江和喻晖: the model says 和 too, as in 郑和)
         # is judged whole and as its parts
