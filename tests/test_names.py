@@ -617,7 +617,7 @@ def test_a_name_the_networks_agree_on_is_completed_by_what_one_of_them_proposes(
 
 def test_a_name_one_network_cuts_short_is_masked_whole():
     # the shipped networks: the second reads 黄家学's 家 as no name's (0.04), the first proposes it; 黄 and 学 both
-    # propose (a retrained model errs on other characters: find them with tests' _votes in mind)
+    # propose (a retrained model errs on other characters: re-pick a gold name that one network alone cuts short)
     text = "黄家学，男，美国俄克拉何马大学健康医学中心微生物与免疫学博士。"
     assert [(r.start, r.end) for r in PersonNames().find(text)] == [(0, 3)]
 

@@ -52,9 +52,8 @@ there, ``f1_threshold`` maximises character F1 there (the names step uses the la
 Ensemble (``--seeds``, two by default): one network per seed, each drawing its own chat lines and names and starting
 from its own weights, written as one file (tuwen.transforms.name_tagger.TaggerEnsemble): the names step takes their
 mean probability, and proposes a name the rules missed only where every network reaches its own ``f1_threshold`` (the
-runs then completed at their edges: name_tagger.agreed); the
-ensemble's figures on the threshold sentences go into the top-level ``meta``. Trained one after the other, about 12
-minutes each. Why: a single network's false names on photo captions change from seed to seed (34, 48 and 50 of 12,500
+runs then completed at their edges: name_tagger.agreed); the ensemble's figures on the threshold sentences (the plain
+agreement) go into the top-level ``meta``. Trained one after the other, about 12 minutes each. Why: a single network's false names on photo captions change from seed to seed (34, 48 and 50 of 12,500
 human captions for seeds 0-2 of the same data; 19 and 37 with ``--everyday``), and two networks rarely err on the
 same words (13 with the ensemble). Measured and not taken (bench/names_quality.py, 2026-12-07): five seeds, a name
 proposed where three agree (People's Daily recall 0.946 -> 0.957 but precision 0.941 -> 0.927, human captions

@@ -141,7 +141,8 @@ def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None =
     """The characters an ensemble proposes: those where every network's probability reaches its own cut, then
     completed by characters that only some networks propose. Each network alone also errs at a name's edges, and
     not on the same characters (左金文's 金 is no name's to one network, 亚历山大's 亚 to the other): a name that
-    every network proposes but for a character would be masked with that character left in plain sight. So:
+    every network proposes but for a character would be missed, or masked with that character left in plain sight.
+    So:
 
     - a one-character gap between two agreed runs that some network proposes is filled when the whole is at most
       ``BRIDGED_NAME_CHARS`` characters long, all letters, a Chinese name's length (左/金/文; not 汤姆/问/玛丽, two names, nor

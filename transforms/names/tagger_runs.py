@@ -51,8 +51,7 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     for s, e in zip(edges[0::2], edges[1::2]):
         # a function character that is a word of its own does not end a name (王芳/和/她: the model says 和
         # too, as in 郑和); but a joining one with nothing after it to join is the name's (张国和，男)
-        while e - s > 2 and ctx.lone_function_char(e - 1) and not (
-                ctx.text[e - 1] in JOINING and (e == len(ctx.text) or not IDEOGRAPH_RE.match(ctx.text[e]))):
+        while e - s > 2 and ctx.lone_function_char(e - 1) and not _joins_nothing(ctx, e - 1):
             e -= 1
         # a run over two names and the word that joins them (高云江和喻晖: the model says 和 too, as in 郑和)
         # is judged whole and as its parts
@@ -70,6 +69,13 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
     kept = _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
     surname_mentions(kb, ctx, kept, probs)
     return kept
+
+
+def _joins_nothing(ctx: Context, i: int) -> bool:
+    """The character at ``i`` is a joining one (和, 与, 及) with no word after it for it to join: the end of the
+    text or of a clause follows."""
+    after = i + 1
+    return ctx.text[i] in JOINING and (after == len(ctx.text) or not IDEOGRAPH_RE.match(ctx.text[after]))
 
 
 def titled_surname(kb: Knowledge, ctx: Context, s: int, e: int) -> bool:
