@@ -20,7 +20,7 @@ from tuwen.transforms.names.lexicons import (
 )
 from tuwen.transforms.names.thresholds import (
     FREQ_ORDINARY, FREQ_TWO_CHAR_NAME_WORD, FREQ_WHOLE_RUN, LONE_SURNAMES, MODEL_CERTAIN, MODEL_SURE, MODEL_TRUST,
-    MODEL_VETO, RARE_WORD, SCORE_FLOOR, TRANSLIT_SCORE, TRUST_MODEL_RUNS,
+    MODEL_RULED_OUT, MODEL_VETO, RARE_WORD, SCORE_FLOOR, TRANSLIT_SCORE, TRUST_MODEL_RUNS,
 )
 from tuwen.transforms.text import IDEOGRAPH_RE
 
@@ -245,11 +245,11 @@ def model_span(kb: Knowledge, ctx: Context, probs, s: int, e: int) -> Optional[t
     # model rules out the characters it would take in (张少/农等: not 等)
     # (not into a frequent word jieba's dictionary happens to tag a name: 滑雪, 胡子)
     k = ctx.word_containing(s)
-    if ctx.starts[k] < s and name_word(ctx, k) and probs[ctx.starts[k]:s].min() >= MODEL_VETO:
+    if ctx.starts[k] < s and name_word(ctx, k) and probs[ctx.starts[k]:s].min() >= MODEL_RULED_OUT:
         s = ctx.starts[k]
     k = ctx.word_containing(e - 1)
     end_k = ctx.starts[k] + len(ctx.words[k])
-    if end_k > e and name_word(ctx, k) and probs[e:end_k].min() >= MODEL_VETO and \
+    if end_k > e and name_word(ctx, k) and probs[e:end_k].min() >= MODEL_RULED_OUT and \
             len(ctx.title_follows(e)) < 2:  # (not 王/副市长: jieba's word 王副 takes in a title's start)
         e = end_k
     run = text[s:e]
