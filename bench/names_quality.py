@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     # (résumés). The character model trained on their train splits and took its threshold from MSRA's test split
     # and Resume's dev split; Resume's test split is held out from everything. The rules were not written on any of
     # them (their odd lines stay unread, like the news file's).
-    for corpus, split in (("msra", "test"), ("resume", "dev"), ("resume", "test")):
+    for corpus, split in name_corpora.MEASURED_SPLITS:
         part_rows = name_corpora.read_rows(corpus, split)
         if part_rows is None:
             package = name_corpora.PACKAGES[corpus]

@@ -24,6 +24,19 @@ def test_bmes_files_become_rows_with_the_person_spans_only(tmp_path):
     assert nc.char_labels(rows[0]) == [1, 1, 0, 0, 0, 0]
 
 
+def test_tagged_word_paragraphs_become_sentences_with_surname_and_given_name_joined(tmp_path):
+    path = tmp_path / "199801.txt"
+    path.write_text(
+        "主席/n  江/nr  泽民/nr  讲话/n  。/w  李/nr  鹏/nr  朱/nr  镕基/nr  出席/v  。/w\n"
+        "克林顿/nr  说/v  ，/w  江/nr  主席/n  好/a  ！/w  北京/ns\n"
+        "\n", encoding="utf-8")
+    rows = nc.read_tagged_words(path, "nr")
+    assert [r["text"] for r in rows] == ["主席江泽民讲话。", "李鹏朱镕基出席。", "克林顿说，江主席好！", "北京"]
+    assert [[g["text"] for g in r["names"]] for r in rows] == [["江泽民"], ["李鹏", "朱镕基"], ["克林顿", "江"], []]
+    assert rows[1]["names"][1] == {"start": 2, "end": 5, "text": "朱镕基"}  # offsets within the sentence
+    assert nc.char_labels(rows[2]) == [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]
+
+
 def test_sentences_sharing_a_long_string_with_an_excluded_file_are_dropped(tmp_path):
     bench = tmp_path / "bench.jsonl"
     bench.write_text(json.dumps({"text": "新华社北京一月一日电国家主席江泽民发表新年讲话"}, ensure_ascii=False) + "\n",
@@ -32,6 +45,18 @@ def test_sentences_sharing_a_long_string_with_an_excluded_file_are_dropped(tmp_p
     rows = [{"text": "据报道国家主席江泽民发表新年讲话并祝福", "names": []},  # shares 12 characters
             {"text": "国家主席江泽民在北京会见了客人们和朋友们", "names": []}]  # shares 7 at most
     assert [r["text"] for r in nc.decontaminated(rows, grams)] == [rows[1]["text"]]
+
+
+def test_the_measured_splits_strings_are_what_a_training_only_corpus_loses(monkeypatch):
+    measured = {("msra", "test"): [{"text": "国家主席江泽民在北京会见了客人们和朋友们", "names": []}],
+                ("resume", "test"): [{"text": "高勇：男，中国国籍，无境外居留权", "names": []}]}
+    monkeypatch.setattr(nc, "read_rows", lambda corpus, split: measured.get((corpus, split)))
+    grams = nc.measured_strings()  # Resume's dev split not installed here: skipped
+    rows = [{"text": "据报道国家主席江泽民在北京会见了客人们", "names": []},
+            {"text": "李明：男，中国国籍，研究生学历", "names": []},
+            {"text": "据报道高勇：男，中国国籍，无境外居留权", "names": []},  # shares 14 with Resume's test split
+            {"text": "江泽民在上海", "names": []}]
+    assert [r["text"] for r in nc.decontaminated(rows, grams)] == ["李明：男，中国国籍，研究生学历", "江泽民在上海"]
 
 
 def test_template_lines_label_the_filled_word_only():

