@@ -28,10 +28,10 @@ def test_tagged_word_paragraphs_become_sentences_with_surname_and_given_name_joi
     path = tmp_path / "199801.txt"
     path.write_text(
         "主席/n  江/nr  泽民/nr  讲话/n  。/w  李/nr  鹏/nr  朱/nr  镕基/nr  出席/v  。/w\n"
-        "克林顿/nr  说/v  ，/w  江/nr  主席/n  好/a  ！/w  北京/ns\n"
+        "克林顿/nr  说/v  ，/w  江/nr  主席/n  好/a  ！/w  北京/ns  untagged\n"
         "\n", encoding="utf-8")
     rows = nc.read_tagged_words(path, "nr")
-    assert [r["text"] for r in rows] == ["主席江泽民讲话。", "李鹏朱镕基出席。", "克林顿说，江主席好！", "北京"]
+    assert [r["text"] for r in rows] == ["主席江泽民讲话。", "李鹏朱镕基出席。", "克林顿说，江主席好！", "北京untagged"]
     assert [[g["text"] for g in r["names"]] for r in rows] == [["江泽民"], ["李鹏", "朱镕基"], ["克林顿", "江"], []]
     assert rows[1]["names"][1] == {"start": 2, "end": 5, "text": "朱镕基"}  # offsets within the sentence
     assert nc.char_labels(rows[2]) == [1, 1, 1, 0, 0, 1, 0, 0, 0, 0]

