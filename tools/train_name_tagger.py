@@ -55,8 +55,9 @@ Ensemble (``--seeds``, two by default): one network per seed, each drawing its o
 from its own weights, written as one file (tuwen.transforms.name_tagger.TaggerEnsemble): the names step takes their
 mean probability, and proposes a name the rules missed only where every network reaches its own ``f1_threshold`` (the
 runs then completed at their edges: name_tagger.agreed); the ensemble's figures on the threshold sentences (the plain
-agreement) go into the top-level ``meta``. Trained one after the other, about 12 minutes each. Why: a single network's false names on photo captions change from seed to seed (34, 48 and 50 of 12,500
-human captions for seeds 0-2 of the same data; 19 and 37 with ``--everyday``), and two networks rarely err on the
+agreement) go into the top-level ``meta``. Trained one after the other, about 12 minutes each. Why: a single
+network's false names on photo captions change from seed to seed (34, 48 and 50 of 12,500 human captions
+for seeds 0-2 of the same data; 19 and 37 with ``--everyday``), and two networks rarely err on the
 same words (13 with the ensemble). Measured and not taken (bench/names_quality.py, 2026-12-07): five seeds, a name
 proposed where three agree (People's Daily recall 0.946 -> 0.957 but precision 0.941 -> 0.927, human captions
 false-masked 13 -> 14 of 12,500; three networks read every text, about half the speed): the same trade of precision

@@ -136,6 +136,12 @@ def dequantized(arrays: dict) -> dict:
 BRIDGED_NAME_CHARS = 4  # a gap between two agreed runs is filled only when the whole is at most this long
 
 
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``(start, end)`` of every maximal run of True in a boolean array."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+
+
 def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None = None,
            tags: dict | None = None) -> np.ndarray:
     """The characters an ensemble proposes: those where every network's probability reaches its own cut, then
@@ -159,8 +165,7 @@ def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None =
     if not out.any():
         return out
     anyone = np.logical_or.reduce(each)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], out.astype(np.int8), [0]))))
-    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    runs = true_runs(out)
     lengths = [len(w) for w in words] if words else []
     word_of = np.repeat(np.arange(len(lengths)), lengths) if sum(lengths) == len(out) and lengths else None
     starts = np.cumsum([0] + lengths)
@@ -350,8 +355,7 @@ class _Tagger:
         on = proposed if threshold is None else probs >= threshold
         if not on.any():
             return []
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], on.astype(np.int8), [0]))))
-        return [(int(a), int(b)) for a, b in zip(edges[0::2], edges[1::2])]
+        return true_runs(on)
 
 
 class ConvNameTagger(_Tagger):

@@ -8,6 +8,7 @@ from typing import Optional
 
 import numpy as np
 
+from tuwen.transforms.name_tagger import true_runs
 from tuwen.transforms.names.context import Context, covered_positions
 from tuwen.transforms.names.edges import (
     clean_left_edge, clean_right_edge, everyday_given, everyday_inside, glue_word_cut, listed_name, name_word,
@@ -46,9 +47,8 @@ def with_model(kb: Knowledge, ctx: Context, found: set, probs: np.ndarray, propo
             kept.update(model_parts(kb, ctx, probs, s, e))
     if not proposed.any():
         return _without_everyday(kb, ctx, _joiners_out(kb, ctx, kept))
-    edges = [int(x) for x in np.flatnonzero(np.diff(np.concatenate(([0], proposed.astype(np.int8), [0]))))]
     runs = []
-    for s, e in zip(edges[0::2], edges[1::2]):
+    for s, e in true_runs(proposed):
         # a function character that is a word of its own does not end a name (王芳/和/她: the model says 和
         # too, as in 郑和); but a joining one with nothing after it to join is the name's (张国和，男)
         while e - s > 2 and ctx.lone_function_char(e - 1) and not _joins_nothing(ctx, e - 1):
