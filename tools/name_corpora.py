@@ -278,29 +278,29 @@ _GIMEI_ENTRY = re.compile(r"^\s*- \['([^']+)'")
 def japanese_names(half: str) -> tuple[list[str], list[str]] | None:
     """Japanese family names and given names as Chinese text writes them (``(family, given)``, each in gimei's
     order), from ``gimei==0.2.3`` (None when it is not installed): 々 written out (佐々木 -> 佐佐木), traditional
-    forms simplified by OpenCC's table (鈴木 -> 铃木), and only the names whose every character is in GB2312, the
-    simplified character set (Japanese-only forms such as 沢, 栄 and 桜 are written otherwise in Chinese text, which
-    no table here knows). ``half``: ``train`` (the even entries of each list) or ``measure`` (the odd ones): the
-    bench measures on family and given names that no network trained on."""
+    forms simplified by the names step's own character table (鈴木 -> 铃木;
+    tuwen.transforms.names.resources.traditional_to_simplified), and only the names whose every character is in
+    GB2312, the simplified character set (Japanese-only forms such as 沢, 栄 and 桜 are written otherwise in Chinese
+    text, which no table here knows). ``half``: ``train`` (the even entries of each list) or ``measure`` (the odd
+    ones): the bench measures on family and given names that no network trained on."""
     root = package_dir("gimei")
     if root is None:
         return None
-    from opencc import OpenCC
+    from tuwen.transforms.names.resources import traditional_to_simplified
 
-    t2s = OpenCC("t2s")
-    lists: dict[str, list[str]] = {"first_name": [], "last_name": []}
+    table = traditional_to_simplified()
+    lists: dict[str, dict[str, None]] = {"first_name": {}, "last_name": {}}  # ordered sets
     section = None
     for ln in (root / "data" / "names.yml").read_text(encoding="utf-8").splitlines():
         if ln and not ln[0].isspace():
             section = ln.rstrip(":")
         m = _GIMEI_ENTRY.match(ln)
         if m and section in lists:
-            name = t2s.convert(re.sub("(.)々", r"\1\1", m.group(1)))
+            name = re.sub("(.)々", r"\1\1", m.group(1)).translate(table)
             try:
                 name.encode("gb2312")
             except UnicodeEncodeError:
                 continue
-            if name not in lists[section]:
-                lists[section].append(name)
+            lists[section][name] = None
     start = {"train": 0, "measure": 1}[half]
-    return lists["last_name"][start::2], lists["first_name"][start::2]
+    return list(lists["last_name"])[start::2], list(lists["first_name"])[start::2]

@@ -179,10 +179,10 @@ def load(args) -> tuple[list[tuple[str, list[int]]], list[tuple[str, list[int]]]
     names = sorted({t[a:e] for t, y in train for a, e in spans(y) if e - a >= 2})
     japanese = None
     if args.japanese_names:
-        japanese = nc.japanese_names("train")
-        if japanese is None:
+        lists = nc.japanese_names("train")
+        if lists is None:
             raise SystemExit(f"--japanese-names needs {nc.PACKAGES['japanese']}")
-        japanese = JapaneseNames(*japanese, args.japanese_names)
+        japanese = JapaneseNames(*lists, args.japanese_names)
     if args.swap_names:
         train.extend(swapped_rows(train, args.swap_names, random.Random(args.seed), args.swap_mode == "recombine",
                                    args.swap_lone == "follow", japanese))
