@@ -465,6 +465,48 @@ def test_numpy_inference_is_the_torch_network_it_was_trained_as(dilations):
     assert np.allclose(ours, alone, rtol=1e-4, atol=1e-3)  # each text of the batch as if alone
 
 
+def test_fine_tuning_starts_from_the_network_it_names():
+    # tools/train_name_tagger.py --init: the network of the same seed in the file, its characters and layers, is
+    # where training starts; with a learning rate of 0 what the tool writes is that network again (the small
+    # arrays bit for bit; the int8 tables, rounded through float16 once more, within a step of their scale) and it
+    # reads the texts as the shipped one does
+    import io
+    import sys
+    from pathlib import Path
+
+    from tuwen.transforms.name_tagger import dequantized, load_tagger, tagger_from_npz
+
+    repo = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(repo))
+    from tools import train_name_tagger as trainer
+
+    shipped = repo / "lexicons" / "name_tagger.npz"
+    args = trainer.parser().parse_args(["--init", str(shipped), "--epochs", "1", "--lr", "0", "--hidden", "8",
+                                        "--bigram-buckets", "64"])
+    args.seed = load_tagger().members[1].meta["seed"]
+    rows = [("记者王芳报道", [0, 0, 1, 1, 0, 0]), ("一只狗在草地上奔跑。", [0] * 10)] * 3
+    arrays, meta, _ = trainer.train_conv(args, rows, rows, "test")
+    assert (meta["hidden"], meta["bigram_buckets"]) == (64, 32768)  # the file's layers, not the options'
+    with np.load(shipped) as z:
+        theirs = {k[3:]: z[k] for k in z.files if k.startswith("m1.")}
+    assert sorted(arrays) == sorted(theirs)
+    assert str(arrays["chars"][0]) == str(theirs["chars"][0])
+    for k, v in theirs.items():
+        if not k.endswith((".q8", ".scale")) and k != "chars":
+            assert np.array_equal(arrays[k], v), k
+    ours_f, theirs_f = dequantized(arrays), dequantized(theirs)
+    for k in ("emb0", "emb5"):
+        step = theirs[f"{k}.scale"].astype(np.float32)
+        assert np.all(np.abs(ours_f[k] - theirs_f[k]) <= step), k
+    texts = ["国务院副总理钱其琛会见了美国客人。", "一只狗在草地上奔跑，旁边是穿红衣服的女孩。"]
+    buf = io.BytesIO()
+    np.savez(buf, **arrays, meta=np.array([json.dumps(meta)]))
+    buf.seek(0)
+    ours_p = np.concatenate(tagger_from_npz(buf).probabilities_many(texts))
+    theirs_p = np.concatenate(load_tagger().members[1].probabilities_many(texts))
+    assert np.allclose(ours_p, theirs_p, atol=2e-3), np.abs(ours_p - theirs_p).max()
+
+
 def test_everyday_words_the_model_likes_stay_unmasked_in_captions(cleaner):
     # jieba's dictionary tags 胡子, 宝宝, 戴帽子, 杨树林, 张大嘴 as names and the news-trained model gives some of them
     # a high score: the everyday-word checks (and name_not_person.txt: 张大嘴, "open the mouth wide") keep photo

@@ -98,6 +98,33 @@ retraining of this recipe keeps every other corpus where the shipped networks ha
 Resume names and takes 汤姆有 in; seeds 2 3, ten captions), and picking the pair of seeds that the measured corpora
 prefer would tune on them.
 
+Fine-tuning (``--init FILE``, 2026-12-08, the rules of 19801fa): each network starts from the network of its seed
+in FILE, keeping its characters (characters only the new lines hold read as unknown, as ``--char-dropout`` trains
+them to), layers and bigram buckets, and trains on the same data for a few epochs at a lower rate. From the shipped
+file (seeds 0 1), by the documented command plus the options shown (about 10 minutes for the pair):
+
+    figure                              shipped      control      0.02         0.05         0.05         0.1
+    --epochs / --lr                                  2 / 2e-4     3 / 5e-4     2 / 2e-4     3 / 5e-4     2 / 2e-4
+    Japanese names in Tatoeba, recall   0.320        0.325        0.444        0.495        0.581        0.545
+    ... as caption subjects, recall     0.295        0.302        0.412        0.471        0.545        0.526
+    People's Daily R / P                0.950/0.960  0.950/0.956  0.951/0.953  0.954/0.945  0.954/0.948  0.950/0.943
+    ... held-out half R                 0.931        0.933        0.933        0.938        0.938        0.931
+    human / MT captions false-masked    7 / 128      7 / 135      7 / 134      9 / 153      7 / 149      10 / 150
+    captions with gold names R          0.962        0.965        0.964        0.970        0.971        0.970
+    MSRA test R / P                     0.936/0.946  0.934/0.944  0.929/0.942  0.937/0.939  0.938/0.942  0.938/0.939
+    Resume dev R / P                    0.982/0.943  0.982/0.930  0.973/0.927  0.973/0.914  0.973/0.921  0.973/0.900
+    Tatoeba's cast R / masked alone     0.990/0.952  0.990/0.952  0.989/0.948  0.991/0.950  0.990/0.952  0.985/0.939
+    Tatoeba name-free masked (15,510)   23           26           26           27           30           26
+
+Fine-tuning alone (the control, without Japanese names) moves the other figures less than a retraining from scratch
+does (the Japanese names' control above: People's Daily precision 0.951 against 0.956 here, Résumé's dev split 0.909
+against 0.930, Tatoeba's cast 0.982 against 0.990) and keeps every reviewed case of tests/test_names.py. So most of
+the price the Japanese columns pay is the Japanese names' own: their family names are everyday words (田野, 山下, 大岛)
+and their given names everyday characters (信, 子), and a network that learns them takes more everyday words for
+names: precision falls as Japanese recall rises, on People's Daily, Résumé's dev split and the machine-translated
+captions (田野里的一只狗, 赛格威); 贺信 passes the model's veto (its mean probability 0.03 -> 0.06, over MODEL_VETO), 在竹林里
+becomes a name at 0.05 (3 / 5e-4), and 黄家学 of the résumés is missed in every Japanese column. Not shipped.
+
 Swapped names (``--swap-names 0.5``, ``--swap-mode whole``, ``--swap-lone keep``, with ``--photo-words 8``: the
 shipped recipe since 2026-12-07; bench/names_quality.py). As shipped (these defaults, the int8 tables, the names
 step's rules of that day, which also pick the chat lines): People's Daily recall 0.946 -> 0.949 (held-out half 0.927
@@ -412,7 +439,8 @@ def spans(y: list[int]) -> list[tuple[int, int]]:
 THRESHOLD_SPLIT = {"msra": "test", "resume": "dev"}
 
 
-def main(argv=None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The tool's options (their defaults are the shipped recipe)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "lexicons" / "name_tagger.npz")
     ap.add_argument("--corpora", nargs="+", default=["msra", "resume"], choices=["msra", "resume", "pd1998"],
@@ -471,7 +499,15 @@ def main(argv=None) -> int:
                     help="where a --crop piece starts: any jieba word, or a name")
     ap.add_argument("--batch", type=int, default=64, help="sentences per step")
     ap.add_argument("--lr", type=float, default=2e-3)
-    args = ap.parse_args(argv)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start each network from the network of the same seed in this file (one this tool wrote; "
+                         "its characters, layers and bigram buckets are kept) instead of random weights: "
+                         "fine-tuning, with fewer --epochs and a lower --lr (see init_member)")
+    return ap
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
 
     import torch
 
@@ -505,6 +541,28 @@ def main(argv=None) -> int:
     np.savez_compressed(args.out, **out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB): {json.dumps(meta)}")
     return 0
+
+
+def init_member(args) -> tuple[dict, dict]:
+    """``--init``: the arrays (float32, with ``chars``) and meta of the network of seed ``args.seed`` in the file
+    (an ensemble's member of that seed, or the one network); ``args``' layers and bigram buckets are set to its."""
+    from tuwen.transforms.name_tagger import dequantized
+
+    with np.load(args.init, allow_pickle=False) as z:
+        arrays = dict(z)
+    meta = json.loads(str(arrays.pop("meta")[0]))
+    members = meta.get("members", [meta])
+    at = [m.get("seed") for m in members]
+    if args.seed not in at:
+        raise SystemExit(f"{args.init} holds no network of seed {args.seed} (seeds {at})")
+    i = at.index(args.seed)
+    if meta.get("kind") == "ensemble":
+        arrays = {k[len(f"m{i}."):]: v for k, v in arrays.items() if k.startswith(f"m{i}.")}
+    member = members[i]
+    args.hidden, args.dilations = member["hidden"], list(member["dilations"])
+    args.bigram_buckets = member["bigram_buckets"]
+    args.bigram_dim = member["dims"][5] if args.bigram_buckets else 0
+    return dequantized(arrays), member
 
 
 def choose_thresholds(probs: np.ndarray, ys: np.ndarray, target_recall: float) -> tuple[float, dict]:
@@ -541,8 +599,15 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
 
     _, jtags, jfreqs = jieba_words("预热")
     tagset = sorted(set(jtags.values()))
-    char_counts = Counter(c for t, _ in train for c in normalise(t))
-    chars = sorted(c for c, n in char_counts.items() if n >= 2)
+    start = init_member(args) if args.init else None
+    if start is not None:
+        start_arrays, start_meta = start
+        chars = list(str(start_arrays.pop("chars")[0]))
+        if start_meta["tagset"] != tagset:
+            raise SystemExit(f"{args.init}: trained on another jieba tagset")
+    else:
+        char_counts = Counter(c for t, _ in train for c in normalise(t))
+        chars = sorted(c for c, n in char_counts.items() if n >= 2)
     feats = ConvFeatures(chars, tagset, args.bigram_buckets, conv_gap(args.dilations))
     person_tags = np.array([feats._tag_id[t] for t in ("nr", "nrt", "nrfg")])
     noun_tag = feats._tag_id["n"]
@@ -571,6 +636,16 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
             return self.out(h[0].T)[:, 0]
 
     net = Net()
+    if start is not None:
+        with torch.no_grad():
+            for g, e in enumerate(net.embs):
+                e.weight.copy_(torch.from_numpy(np.asarray(start_arrays[f"emb{g}"], dtype=np.float32)))
+            for i, conv in enumerate(net.convs):
+                w = np.asarray(start_arrays[f"conv{i}_w"], dtype=np.float32)  # [k, C_in, C_out]
+                conv.weight.copy_(torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0))))
+                conv.bias.copy_(torch.from_numpy(np.asarray(start_arrays[f"conv{i}_b"], dtype=np.float32)))
+            net.out.weight.copy_(torch.from_numpy(np.asarray(start_arrays["out_w"], dtype=np.float32).T.copy()))
+            net.out.bias.copy_(torch.from_numpy(np.asarray(start_arrays["out_b"], dtype=np.float32)))
     opt = torch.optim.Adam(net.parameters(), lr=args.lr)
     rng = np.random.default_rng(args.seed)
     steps = args.epochs * ((len(train) + args.batch - 1) // args.batch)
@@ -647,6 +722,7 @@ def train_conv(args, train, test, digest) -> tuple[dict, dict, np.ndarray]:
             "dims": dims, "dropout": args.dropout, "char_dropout": args.char_dropout, "tag_dropout": args.tag_dropout,
             "bigram_buckets": args.bigram_buckets, "crop": args.crop, "crop_mode": args.crop_mode,
             "batch": args.batch, "lr": args.lr, "tagset": tagset, "excluded": [p.name for p in args.exclude],
+            "init_sha256_16": hashlib.sha256(args.init.read_bytes()).hexdigest()[:16] if args.init else "",
             "threshold": 0.5}
     tagger = ConvNameTagger(feats, arrays, 0.5, meta)  # scored as it will ship: the arrays above, numpy inference
     probs = np.concatenate(tagger.probabilities_many([t for t, _ in test], cut_test, jtags, jfreqs))
