@@ -675,6 +675,36 @@ def test_a_name_the_networks_agree_on_is_completed_by_what_one_of_them_proposes(
     assert _votes("张大嘴的狗", {"张大嘴": (0.9,) * 3}, {"张": (0.9,)}) == ["张"]
 
 
+def test_a_transliterated_name_takes_in_the_transliteration_characters_the_networks_are_sure_of():
+    # jieba cuts a transliteration anywhere (帕尔哈/提唱, 鲁/西亚/努小) and the networks disagree on where it ends: a
+    # run of transliteration characters takes in those beside it whose mean probability reaches MODEL_SURE
+    from tuwen.transforms.name_tagger import grown_transliterations
+    from tuwen.transforms.names.thresholds import MODEL_SURE
+
+    assert _votes("帕尔哈提唱了一首歌", {"帕尔哈提": (0.9,) * 4}, {"帕尔哈": (0.9,) * 3, "提": (0.3,)}) == ["帕尔哈提"]
+    assert _votes("外援鲁西亚努小角度射门", {"鲁西亚": (0.9,) * 3, "努": (0.4,)}, {"鲁西亚努": (0.9,) * 4}) == \
+        ["鲁西亚努"]
+    # not one they are less sure of (汤姆/戴着: 0.9 and 0.0)
+    assert _votes("汤姆戴着手套", {"汤姆戴": (0.9,) * 3}, {"汤姆": (0.9, 0.9)}) == ["汤姆"]
+
+    def grown(text: str, run: str, mean: dict) -> str:
+        at = text.index(run)
+        runs = np.zeros(len(text), dtype=bool)
+        runs[at:at + len(run)] = True
+        p = np.zeros(len(text))  # one network's: the mean of one
+        for j, v in mean.items():
+            p[j] = v
+        return "".join(c if o else "_" for c, o in zip(text, grown_transliterations(runs, [p], text)))
+
+    sure = MODEL_SURE + 0.01
+    assert grown("听斯提娜说", "提娜", {1: sure, 4: sure}) == "_斯提娜_"  # 说 is no transliteration character
+    assert grown("听斯提娜说", "提娜", {1: MODEL_SURE - 0.01}) == "__提娜_"
+    assert grown("王芳丽说", "王芳", {2: 0.99}) == "王芳__"  # a Chinese name's run grows nothing here
+    assert grown("提娜斯娜", "提娜", {2: 0.99, 3: 0.99}) == "提娜斯娜"
+    # the shipped networks on the sentence that showed it (帕尔哈 before: 提 is 0.25 to one, 1.00 to the other)
+    assert [(r.start, r.end) for r in PersonNames().find("帕尔哈提唱了一首歌。")] == [(0, 4)]
+
+
 def test_a_name_one_network_cuts_short_is_masked_whole():
     # the shipped networks: the second reads 黄家学's 家 as no name's (0.04), the first proposes it; 黄 and 学 both
     # propose (a retrained model errs on other characters: re-pick a gold name that one network alone cuts short)

@@ -28,8 +28,9 @@ from importlib import resources
 
 import numpy as np
 
-from tuwen.transforms.names.lexicons import PERSON_TAGS, Lexicons
+from tuwen.transforms.names.lexicons import JOINERS, PERSON_TAGS, Lexicons
 from tuwen.transforms.names.resources import jieba_tables
+from tuwen.transforms.names.thresholds import MODEL_SURE
 
 _NORMALISE = {}
 for _c in "0123456789":
@@ -158,7 +159,12 @@ def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None =
       covers (亚/历山大), or is a one-character word the dictionary knows as a person's; never a word of its own
       beside the name (汤姆/戴着), one jieba's HMM glued to it (德米特里/延科均), one the grown run would still split
       (周瑜/打/黄盖), nor a gap between two runs (汤姆爱/上/玛丽). A lone agreed character grows nothing: a surname
-      before an everyday word (张/大嘴) stays the rules' to judge.
+      before an everyday word (张/大嘴) stays the rules' to judge;
+    - a run of transliteration characters (the names step's list, and joiners) then takes in, one after the other,
+      the transliteration characters beside it whose mean probability reaches ``MODEL_SURE`` (a span that sure may
+      cut a jieba word), whatever jieba's cut (鲁西亚/努小, 帕尔哈/提唱): a transliterated name is one string of
+      such characters, which jieba cuts anywhere, and the networks disagree on where it ends, each erring on other
+      characters; a character they are less sure of stops it (汤姆/戴着, 0.40), and so does another run.
     Without ``words`` only gaps are filled."""
     each = [p >= cut for p, cut in zip(probs, cuts)]
     out = np.logical_and.reduce(each)
@@ -192,7 +198,36 @@ def agreed(probs: list[np.ndarray], cuts: list[float], words: list[str] | None =
                 grown[a - 1] = True
             if b < len(out) and edge(b, a, b):
                 grown[b] = True
-    return grown
+    return grown if text is None else grown_transliterations(grown, probs, text)
+
+
+@functools.lru_cache(maxsize=1)
+def _translit_chars() -> frozenset:
+    return frozenset(Lexicons().translit_chars)
+
+
+def grown_transliterations(runs: np.ndarray, probs: list[np.ndarray], text: str) -> np.ndarray:
+    """:func:`agreed`'s last step: each run of two or more transliteration characters (or joiners) in ``runs``
+    takes in the transliteration characters beside it whose mean probability over ``probs`` (one array per
+    network) reaches MODEL_SURE, until one does not or another run begins."""
+    translit = _translit_chars()
+    out, mean = runs, None
+
+    def takes(j: int) -> bool:
+        return not runs[j] and mean[j] >= MODEL_SURE and text[j] in translit
+
+    for a, b in true_runs(runs):
+        if b - a < 2 or not all(c in translit or c in JOINERS for c in text[a:b]):
+            continue
+        if mean is None:  # the first such run: most texts have none
+            out, mean = runs.copy(), np.mean(probs, axis=0)
+        while a > 0 and takes(a - 1):
+            a -= 1
+            out[a] = True
+        while b < len(out) and takes(b):
+            out[b] = True
+            b += 1
+    return out
 
 
 def _conv_tagger(arrays: dict, meta: dict):

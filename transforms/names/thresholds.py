@@ -16,7 +16,9 @@ Change one here and rerun ``bench/names_quality.py``: its figures were measured 
 # test split and Resume's dev split, bench/names_quality.py)
 MODEL_VETO = 0.05
 MODEL_RULED_OUT = 0.01  # a model run does not grow to the rest of a name word over a character below this (张少/农等)
-MODEL_SURE = 0.5  # a span this sure may hold an everyday word (宋朝弟) or cut a jieba word
+# a span this sure may hold an everyday word (宋朝弟) or cut a jieba word (a transliteration's edge character, 帕尔哈/提唱:
+# name_tagger.grown_transliterations, on the networks' mean)
+MODEL_SURE = 0.5
 # every character this sure: the run may be a longer transliteration (库马拉通加), end where a jieba word goes on
 # with a word of its own (克林顿/政府), hold an everyday word (but not as its given name: 杨/树林, so 郑全军 is
 # missed), be a lone surname (王家传人, 汤杯)
