@@ -34,7 +34,9 @@ two seeds on the MSRA (news) and Resume (résumés) NER corpora that wheels on P
 with the names swapped for others, and on everyday dialogue and sentences and photo descriptions; it uses jieba's
 cut as features) gives each character a probability of being inside a name (the networks' mean): rule finds it gives
 (next to) no chance are dropped (not a surname before a title: 县委魏常委), and the runs the rules missed that both
-networks propose are added when they pass the same checks (no everyday word cut in two, a Chinese name's characters
+networks propose (completed at their edges by a character of the name one of them proposes, and a transliteration
+by the transliteration characters beside it they are sure of on average: :func:`~tuwen.transforms.name_tagger.agreed`)
+are added when they pass the same checks (no everyday word cut in two, a Chinese name's characters
 or a transliteration's, no title taken in); where the model is certain of every character, a run may also end inside
 a jieba word that goes on with a word of its own (克林顿/政府) or be a longer transliteration. A run those checks would
 cut or refuse is still taken whole when it is no everyday thing (:func:`~.tagger_runs.whole_run_ok`: no frequent
