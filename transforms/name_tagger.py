@@ -209,7 +209,13 @@ def _translit_chars() -> frozenset:
 def grown_transliterations(runs: np.ndarray, probs: list[np.ndarray], text: str) -> np.ndarray:
     """:func:`agreed`'s last step: each run of two or more transliteration characters (or joiners) in ``runs``
     takes in the transliteration characters beside it whose mean probability over ``probs`` (one array per
-    network) reaches MODEL_SURE, until one does not or another run begins."""
+    network) reaches MODEL_SURE, until one does not or another run begins.
+
+    Measured and not taken (every corpus of bench/names_quality.py, 64,075 texts): a character that any network
+    proposes instead of the mean's MODEL_SURE (汤姆/戴着 -> 汤姆戴, 萨米的行为让莱拉 -> 让莱拉); a run holding a joiner
+    growing through the characters after it that any network proposes (阿木冬·尼牙孜 whole, but 德米特里延科/均 and
+    邦加/元帅 taken in; without the characters of words jieba's dictionary knows as other than a person's, those two
+    losses only)."""
     translit = _translit_chars()
     out, mean = runs, None
 
