@@ -312,10 +312,11 @@ def _read_jsonl(path):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared_data, names):
-    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.949, precision
-    0.944; the issue's goals: 0.95 and 0.85), so that a change that loses ground fails."""
+    """Floors a little under what bench/names_quality.py measured on the whole file (recall 0.952, precision
+    0.960, 6 of 884 names partly masked; the issue's goals: 0.95 and 0.85), so that a change that loses ground
+    fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
-    hit = total = masked_chars = good_chars = 0
+    hit = total = masked_chars = good_chars = partly = 0
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
         m = set()
         for rep in found:
@@ -326,11 +327,13 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
             gold |= span
             total += 1
             hit += span <= m
+            partly += bool(span & m) and not span <= m  # a name left partly in plain sight beside its mask
         masked_chars += len(m)
         good_chars += len(m & gold)
     recall, precision = hit / total, good_chars / masked_chars
-    assert recall >= 0.945, recall  # measured 0.949 (bench/names_quality.py)
-    assert precision >= 0.94, precision  # measured 0.944
+    assert recall >= 0.945, recall  # measured 0.952 (bench/names_quality.py)
+    assert precision >= 0.95, precision  # measured 0.960
+    assert partly <= 10, partly  # measured 6
 
 
 @pytest.mark.shared
