@@ -119,14 +119,9 @@ def test_a_viral_post_copied_a_thousand_times_is_not_boilerplate():
 
 def _reposts_bench():
     """bench/boilerplate_reposts.py: the generated Weibo-style corpus, every character labelled."""
-    import importlib.util
-    from pathlib import Path
+    from bench_modules import bench_module
 
-    spec = importlib.util.spec_from_file_location(
-        "boilerplate_reposts", Path(__file__).resolve().parents[1] / "bench" / "boilerplate_reposts.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return bench_module("boilerplate_reposts")
 
 
 def reposts_corpus(posts=2000, seed=5):

@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 
+from bench_modules import bench_module
 from tuwen.transforms.names import PersonNames
 from tuwen.transforms.text import NAME_TOKEN, TextCleaner
 
@@ -316,21 +317,11 @@ def test_peoples_daily_recall_and_precision_stay_above_the_measured_floor(shared
     0.960, 6 of 884 names partly masked; the issue's goals: 0.95 and 0.85), so that a change that loses ground
     fails."""
     rows = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
-    hit = total = masked_chars = good_chars = partly = 0
+    masks = {}
     for r, found in zip(rows, names.find_many([r["text"] for r in rows])):
-        m = set()
-        for rep in found:
-            m.update(range(rep.start, rep.end))
-        gold = set()
-        for g in r["names"]:
-            span = set(range(g["start"], g["end"]))
-            gold |= span
-            total += 1
-            hit += span <= m
-            partly += bool(span & m) and not span <= m  # a name left partly in plain sight beside its mask
-        masked_chars += len(m)
-        good_chars += len(m & gold)
-    recall, precision = hit / total, good_chars / masked_chars
+        masks[r["text"]] = {j for rep in found for j in range(rep.start, rep.end)}
+    res, _ = bench_module("names_quality").evaluate(rows, masks.__getitem__)
+    recall, precision, partly = res["recall"], res["precision"], res["partly"]  # partly: left partly in plain sight
     assert recall >= 0.945, recall  # measured 0.952 (bench/names_quality.py)
     assert precision >= 0.95, precision  # measured 0.960
     assert partly <= 10, partly  # measured 6
@@ -354,13 +345,7 @@ def test_photo_captions_without_names_are_rarely_masked(shared_data, names):
 def test_names_in_photo_captions_are_found(shared_data, names):
     """bench/names_quality.py's captions with gold names as their subject (罗干骑车) or a pet's owner: recall 0.961
     and precision 0.995 measured on both halves."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(
-        "names_quality", Path(__file__).resolve().parents[1] / "bench" / "names_quality.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = bench_module("names_quality")
     news = _read_jsonl(shared_data / "names" / "peoples_daily_ner_dev.jsonl")
     caps = [c for r in _read_jsonl(shared_data / "flickr8k_cn" / "pairs.jsonl") for c in r["captions"]]
     gold = sorted({g["text"] for r in news for g in r["names"] if len(g["text"]) >= 2})
@@ -477,7 +462,7 @@ def test_fine_tuning_starts_from_the_network_it_names():
     import sys
     from pathlib import Path
 
-    from tuwen.transforms.name_tagger import dequantized, load_tagger, tagger_from_npz
+    from tuwen.transforms.name_tagger import dequantized, load_tagger, npz_networks, tagger_from_npz
 
     repo = Path(__file__).resolve().parents[1]
     sys.path.insert(0, str(repo))
@@ -490,8 +475,8 @@ def test_fine_tuning_starts_from_the_network_it_names():
     rows = [("记者王芳报道", [0, 0, 1, 1, 0, 0]), ("一只狗在草地上奔跑。", [0] * 10)] * 3
     arrays, meta, _ = trainer.train_conv(args, rows, rows, "test")
     assert (meta["hidden"], meta["bigram_buckets"]) == (64, 32768)  # the file's layers, not the options'
-    with np.load(shipped) as z:
-        theirs = {k[3:]: z[k] for k in z.files if k.startswith("m1.")}
+    _, networks = npz_networks(shipped)
+    theirs = networks[1][0]
     assert sorted(arrays) == sorted(theirs)
     assert str(arrays["chars"][0]) == str(theirs["chars"][0])
     for k, v in theirs.items():

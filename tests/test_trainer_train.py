@@ -142,13 +142,9 @@ def test_val_data_logs_recall_and_plots_it_and_eval_scores_zero_shot(shards, tmp
 
 @pytest.mark.slow
 def test_flickr_shards_train_and_evaluate(shared_data, tmp_path):
-    import importlib.util
-    from pathlib import Path
+    from bench_modules import bench_module
 
-    spec = importlib.util.spec_from_file_location(
-        "train_make_shards", Path(__file__).resolve().parents[1] / "bench" / "train_make_shards.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = bench_module("train_make_shards")
     from tuwen.trainer.synthetic import write_shards
 
     train = mod.flickr_samples(shared_data / "flickr8k_cn", "train", limit_images=12)

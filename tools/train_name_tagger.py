@@ -553,19 +553,13 @@ def main(argv=None) -> int:
 def init_member(args) -> tuple[dict, dict]:
     """``--init``: the arrays (float32, with ``chars``) and meta of the network of seed ``args.seed`` in the file
     (an ensemble's member of that seed, or the one network); ``args``' layers and bigram buckets are set to its."""
-    from tuwen.transforms.name_tagger import dequantized
+    from tuwen.transforms.name_tagger import dequantized, npz_networks
 
-    with np.load(args.init, allow_pickle=False) as z:
-        arrays = dict(z)
-    meta = json.loads(str(arrays.pop("meta")[0]))
-    members = meta.get("members", [meta])
-    at = [m.get("seed") for m in members]
+    _, networks = npz_networks(args.init)
+    at = [m.get("seed") for _, m in networks]
     if args.seed not in at:
         raise SystemExit(f"{args.init} holds no network of seed {args.seed} (seeds {at})")
-    i = at.index(args.seed)
-    if meta.get("kind") == "ensemble":
-        arrays = {k[len(f"m{i}."):]: v for k, v in arrays.items() if k.startswith(f"m{i}.")}
-    member = members[i]
+    arrays, member = networks[at.index(args.seed)]
     args.hidden, args.dilations = member["hidden"], list(member["dilations"])
     args.bigram_buckets = member["bigram_buckets"]
     args.bigram_dim = member["dims"][5] if args.bigram_buckets else 0

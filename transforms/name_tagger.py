@@ -77,20 +77,25 @@ def tagger_from_npz(data):
     """The tagger an .npz written by ``tools/train_name_tagger.py`` holds: one network (``meta["kind"]`` is
     ``conv``) or several trained alike from other seeds (``ensemble``: member ``i``'s arrays under ``m{i}.``, its
     meta in ``meta["members"]``). Files of the earlier logistic-regression kind are refused."""
-    with np.load(data, allow_pickle=False) as z:
-        arrays = dict(z)
-    meta = json.loads(str(arrays.pop("meta")[0]))
+    meta, networks = npz_networks(data)
     if meta.get("kind") == "ensemble":
-        members = []
-        for i, member_meta in enumerate(meta["members"]):
-            prefix = f"m{i}."
-            members.append(_conv_tagger({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)},
-                                        member_meta))
-        return TaggerEnsemble(members, meta)
+        return TaggerEnsemble([_conv_tagger(arrays, member_meta) for arrays, member_meta in networks], meta)
     if meta.get("kind") != "conv":
         raise ValueError(f"not a convolutional name tagger (kind {meta.get('kind')!r}): retrain it with "
                          "tools/train_name_tagger.py")
-    return _conv_tagger(arrays, meta)
+    return _conv_tagger(*networks[0])
+
+
+def npz_networks(data) -> tuple[dict, list[tuple[dict, dict]]]:
+    """An .npz written by ``tools/train_name_tagger.py``: its meta, and (arrays as stored, meta) of each network in
+    it (an ensemble's members, or the one network)."""
+    with np.load(data, allow_pickle=False) as z:
+        arrays = dict(z)
+    meta = json.loads(str(arrays.pop("meta")[0]))
+    if meta.get("kind") != "ensemble":
+        return meta, [(arrays, meta)]
+    return meta, [({k[len(f"m{i}."):]: v for k, v in arrays.items() if k.startswith(f"m{i}.")}, member_meta)
+                  for i, member_meta in enumerate(meta["members"])]
 
 
 def ensemble_arrays(members: list[tuple[dict, dict]], meta: dict) -> dict:
