@@ -493,6 +493,10 @@ def test_fine_tuning_starts_from_the_network_it_names():
     ours_p = np.concatenate(tagger_from_npz(buf).probabilities_many(texts))
     theirs_p = np.concatenate(load_tagger().members[1].probabilities_many(texts))
     assert np.allclose(ours_p, theirs_p, atol=2e-3), np.abs(ours_p - theirs_p).max()
+    # a wrong file or seed is said so, before any data is read
+    for path, seed, says in ((repo / "README.md", 0, "not a file this tool wrote"), (shipped, 5, "no network of seed 5")):
+        with pytest.raises(SystemExit, match=says):
+            trainer.main(["--init", str(path), "--seeds", str(seed), "--out", str(repo / "never-written.npz")])
 
 
 def test_everyday_words_the_model_likes_stay_unmasked_in_captions(cleaner):

@@ -520,6 +520,8 @@ def main(argv=None) -> int:
 
     from tuwen.transforms.name_tagger import ensemble_arrays
 
+    for seed in args.seeds if args.init else []:  # a wrong --init fails now, not after the data is read
+        init_member(argparse.Namespace(**dict(vars(args), seed=seed)))
     members, probs = [], []
     for seed in args.seeds:
         args.seed = seed
@@ -555,7 +557,10 @@ def init_member(args) -> tuple[dict, dict]:
     (an ensemble's member of that seed, or the one network); ``args``' layers and bigram buckets are set to its."""
     from tuwen.transforms.name_tagger import dequantized, npz_networks
 
-    _, networks = npz_networks(args.init)
+    try:
+        _, networks = npz_networks(args.init)
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"--init {args.init}: not a file this tool wrote ({e})") from None
     at = [m.get("seed") for _, m in networks]
     if args.seed not in at:
         raise SystemExit(f"{args.init} holds no network of seed {args.seed} (seeds {at})")
